@@ -1,0 +1,1 @@
+"""From radio bytes to revolutions. Knows nothing of chats or storage."""
