@@ -13,6 +13,9 @@ import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import time
+
+_EIGHT_AM = time(8, 0)
+_NOON = time(12, 0)
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -45,9 +48,9 @@ class BotSettings:
 
 @dataclass(frozen=True, slots=True)
 class SummarySettings:
-    time: time = time(8, 0)
+    time: time = _EIGHT_AM
     enabled: bool = True
-    catch_up_until: time = time(12, 0)
+    catch_up_until: time = _NOON
 
 
 @dataclass(frozen=True, slots=True)
