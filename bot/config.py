@@ -13,13 +13,12 @@ import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import time
-
-_EIGHT_AM = time(8, 0)
-_NOON = time(12, 0)
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+_EIGHT_AM = time(8, 0)
+_NOON = time(12, 0)
 Units = Literal["mi", "km"]
 CounterFormat = Literal["csc", "u16le", "u32le"]
 
