@@ -1,0 +1,248 @@
+"""RevolutionCounter: cumulative sensor readings -> credited revolutions, exactly once.
+
+Pure: no I/O and no clock. Times are UTC epoch seconds passed in by the caller, and everything needed
+to continue after a restart lives in :class:`CounterState`, which the store persists in the same
+transaction as the credited minutes.
+
+The rules (DESIGN.md, "Counting rules"), with ``M = 2**bits`` and ``hw`` the high-water mark:
+
+* The first reading of a brand-new wheel only sets the baseline ("baseline" event).
+* ``fwd = (raw - hw) % M``, ``back = (hw - raw) % M``; differences are modular, so a counter
+  wrapping past ``M - 1`` is credited exactly.
+* ``fwd == 0``: a duplicate or a stationary repeat; nothing to credit.
+* ``0 < back <= reverse_tolerance``: the wheel rocking backwards. Nothing is credited and ``hw``
+  stays put, so the revolutions that bring the wheel back to ``hw`` are never counted twice.
+* ``fwd <= allowed(elapsed)``: a plausible forward run; ``fwd`` is credited and ``hw`` moves.
+* else ``raw <= allowed(elapsed)``: the sensor restarted from zero (battery swap, Set Cumulative
+  Value); ``raw`` is credited from zero ("reset" event).
+* else a glitch ("glitch" event): nothing credited and the baseline does not move, so one corrupt
+  reading cannot make the next good one look like a reset. The glitch reading is kept in memory
+  as a candidate; if the very next reading is again implausible against ``hw`` but a plausible
+  forward step from the candidate, the sensor really jumped: ``hw`` moves there and the step from
+  the candidate is credited ("rebaseline" event).
+
+``allowed(elapsed) = floor(max_speed * max(elapsed, min_window_s) / circumference) + 1``; the
+minimum window absorbs notification jitter, the ``+ 1`` a revolution completed right at the edge.
+
+Time: a credit covers ``(previous accepted reading, this reading]`` and is ``estimated`` when that
+interval is longer than ``gap_seconds`` (the store spreads it evenly). A clock stepping backwards
+counts as zero elapsed time; the counter then follows the new clock (``last_at`` moves back) and
+the credit's interval collapses to the reading's instant rather than running backwards.
+
+Ambiguities no counter can resolve, resolved here as stated:
+
+* A reading just below ``hw`` is rocking, never a reset: a sensor reset while its counter was
+  at most ``reverse_tolerance`` is treated as rocking, and the revolutions up to the old ``hw``
+  are not credited.
+* A reset while the counter was within ``allowed`` of ``M`` looks like a forward wrap, and is
+  credited as one (it over-credits by ``M - hw``).
+* A corrupted reading that happens to be small (``<= allowed``) looks exactly like a reset and is
+  credited as one; a corrupted reading just ahead of ``hw`` looks like running and is credited.
+* Only ``fwd mod M`` is observable: a gap during which the wheel turned ``M - reverse_tolerance``
+  revolutions or more (about 3 hours of hard running on a 16-bit counter, never on a 32-bit
+  one) loses whole multiples of ``M``, or reads as rocking.
+* On a rebaseline, whatever ran between the last good reading and the jump is unknowable and is
+  not credited; the credit covers only the step after the jump.
+* The rebaseline candidate is not persisted: a restart between the jump and the next reading
+  turns that next reading into a glitch candidate itself, costing one more step.
+* A repeat of the glitch candidate (a sensor stuck on the bad value) records no further event;
+  it only refreshes the candidate's time.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+
+_LOGGER = logging.getLogger(__name__)
+
+_KM_PER_H_IN_M_PER_S = 1000.0 / 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class CounterSettings:
+    circumference_m: float
+    bits: int = 32
+    max_speed_kmh: float = 10.0
+    reverse_tolerance: int = 16
+    gap_seconds: float = 90.0
+    min_window_s: float = 2.0
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.circumference_m) and self.circumference_m > 0):
+            raise ValueError(f"circumference_m must be positive, got {self.circumference_m!r}")
+        if not 1 <= self.bits <= 64:
+            raise ValueError(f"bits must be between 1 and 64, got {self.bits!r}")
+        if not (math.isfinite(self.max_speed_kmh) and self.max_speed_kmh > 0):
+            raise ValueError(f"max_speed_kmh must be positive, got {self.max_speed_kmh!r}")
+        if not 0 <= self.reverse_tolerance < 2**self.bits // 2:
+            raise ValueError(
+                f"reverse_tolerance must be between 0 and {2**self.bits // 2 - 1}, "
+                f"got {self.reverse_tolerance!r}"
+            )
+        if not (math.isfinite(self.gap_seconds) and self.gap_seconds >= 0):
+            raise ValueError(f"gap_seconds must be >= 0, got {self.gap_seconds!r}")
+        if not (math.isfinite(self.min_window_s) and self.min_window_s >= 0):
+            raise ValueError(f"min_window_s must be >= 0, got {self.min_window_s!r}")
+
+    def allowed(self, elapsed: float) -> int:
+        """The most revolutions a hamster at ``max_speed_kmh`` can turn in ``elapsed`` seconds."""
+        window = max(elapsed, self.min_window_s, 0.0)
+        speed_m_s = self.max_speed_kmh * _KM_PER_H_IN_M_PER_S
+        return math.floor(speed_m_s * window / self.circumference_m) + 1
+
+
+@dataclass(frozen=True, slots=True)
+class CounterState:
+    """What the store persists so that a restart continues exactly."""
+
+    last_raw: int | None
+    high_water: int | None
+    last_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Credit:
+    """Revolutions turned in the interval ``(start, end]``."""
+
+    revolutions: int
+    start: float
+    end: float
+    estimated: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CounterEvent:
+    kind: str  # "baseline" | "reset" | "glitch" | "rebaseline"
+    at: float
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class Update:
+    credit: Credit | None
+    events: tuple[CounterEvent, ...]
+
+
+_NOTHING = Update(credit=None, events=())
+
+
+@dataclass(frozen=True, slots=True)
+class _Candidate:
+    raw: int
+    at: float
+
+
+class RevolutionCounter:
+    """Turns one wheel's cumulative counter readings into credits and sensor events."""
+
+    def __init__(self, settings: CounterSettings, state: CounterState | None = None) -> None:
+        self._settings = settings
+        self._modulus = 2**settings.bits
+        if state is None or state.last_raw is None:
+            self._last_raw: int | None = None
+            self._high_water = 0
+            self._last_at = 0.0
+        else:
+            if state.last_at is None:
+                raise ValueError("counter state has a last reading but no time for it")
+            self._last_raw = state.last_raw % self._modulus
+            # A state saved before high-water tracking existed: the last reading is the mark.
+            high_water = state.last_raw if state.high_water is None else state.high_water
+            self._high_water = high_water % self._modulus
+            self._last_at = float(state.last_at)
+        self._candidate: _Candidate | None = None
+
+    @property
+    def settings(self) -> CounterSettings:
+        return self._settings
+
+    @property
+    def state(self) -> CounterState:
+        if self._last_raw is None:
+            return CounterState(last_raw=None, high_water=None, last_at=None)
+        return CounterState(
+            last_raw=self._last_raw, high_water=self._high_water, last_at=self._last_at
+        )
+
+    def update(self, raw: int, at: float) -> Update:
+        """Account for one reading of the cumulative counter ``raw`` taken at ``at``."""
+        if not math.isfinite(at):
+            raise ValueError(f"reading time must be finite, got {at!r}")
+        raw %= self._modulus
+        if self._last_raw is None:
+            self._accept(raw, at, new_high_water=True)
+            return self._event("baseline", at, f"first reading {raw}, baseline set")
+
+        settings = self._settings
+        high_water = self._high_water
+        elapsed = at - self._last_at
+        allowed = settings.allowed(elapsed)
+        forward = (raw - high_water) % self._modulus
+        back = (high_water - raw) % self._modulus
+
+        if forward == 0:
+            self._candidate = None
+            self._accept(raw, at, new_high_water=False)
+            return _NOTHING
+        if back <= settings.reverse_tolerance:
+            self._candidate = None
+            self._accept(raw, at, new_high_water=False)
+            return _NOTHING
+        if forward <= allowed:
+            credit = self._credit(forward, self._last_at, at)
+            self._candidate = None
+            self._accept(raw, at, new_high_water=True)
+            return Update(credit=credit, events=())
+        if raw <= allowed:
+            credit = self._credit(raw, self._last_at, at) if raw else None
+            self._candidate = None
+            self._accept(raw, at, new_high_water=True)
+            detail = f"counter dropped {high_water} -> {raw}, credited {raw} from zero"
+            return self._event("reset", at, detail, credit)
+        return self._implausible(raw, at, elapsed, allowed)
+
+    def _implausible(self, raw: int, at: float, elapsed: float, allowed: int) -> Update:
+        candidate = self._candidate
+        if candidate is not None:
+            if raw == candidate.raw:
+                self._candidate = _Candidate(raw, max(at, candidate.at))
+                return _NOTHING
+            step = (raw - candidate.raw) % self._modulus
+            if step <= self._settings.allowed(at - candidate.at):
+                credit = self._credit(step, candidate.at, at)
+                detail = (
+                    f"sensor jumped {self._high_water} -> {candidate.raw} and kept counting "
+                    f"to {raw}, credited {step}"
+                )
+                self._candidate = None
+                self._accept(raw, at, new_high_water=True)
+                return self._event("rebaseline", at, detail, credit)
+        self._candidate = _Candidate(raw, at)
+        detail = (
+            f"counter jumped {self._high_water} -> {raw} in {max(elapsed, 0.0):.1f} s "
+            f"(at most {allowed} plausible), ignored"
+        )
+        return self._event("glitch", at, detail)
+
+    def _accept(self, raw: int, at: float, *, new_high_water: bool) -> None:
+        self._last_raw = raw
+        if new_high_water:
+            self._high_water = raw
+        # Follows the clock even when it stepped back, so later intervals are measured on it.
+        self._last_at = at
+
+    def _credit(self, revolutions: int, since: float, at: float) -> Credit:
+        start = min(since, at)
+        return Credit(
+            revolutions=revolutions,
+            start=start,
+            end=at,
+            estimated=(at - start) > self._settings.gap_seconds,
+        )
+
+    @staticmethod
+    def _event(kind: str, at: float, detail: str, credit: Credit | None = None) -> Update:
+        _LOGGER.info("wheel counter %s: %s", kind, detail)
+        return Update(credit=credit, events=(CounterEvent(kind=kind, at=at, detail=detail),))
