@@ -282,6 +282,7 @@ def test_parse_logrun_accepts(args: str, units: str, expected: RunEntry) -> None
         "٥ km",
         "５ km",
         "5 km 25:30 \u202eyesterday",
+        "5 \u212am",  # Kelvin sign, which lower() would turn into a plain k
         "x" * 5000,
     ],
 )
@@ -797,3 +798,29 @@ def test_formatted_distances_round_trip(metres: float, units: str, precision: in
     assert parse_distance(text, "km" if units == "mi" else "mi") == pytest.approx(
         metres, abs=tolerance * 1.0001
     )
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        ("5 km tomorrow", "future"),
+        ("5 km 2025-01-01", "year ago"),
+        ("5 km 12:00", "world record"),
+        ("5 furlongs", "unit"),
+        ("5 km banana", "banana"),
+        ("1001 km", "1000 km"),
+        ("5 km 49h", "48 hours"),
+        ("0 km", "more than zero"),
+    ],
+)
+def test_logrun_messages_say_what_is_wrong(args: str, fragment: str) -> None:
+    assert fragment in rejected(parse_logrun, args, default_units="km", today=TODAY)
+    assert "Try: /logrun 5 km 25:30 yesterday" in rejected(
+        parse_logrun, args, default_units="km", today=TODAY
+    )
+
+
+def test_since_accepts_day_words() -> None:
+    period = parse_period("since monday", now=NOW)
+    assert period.start.timestamp() == local(2026, 11, 23).timestamp()
+    assert period.end == NOW

@@ -64,10 +64,11 @@ def _clean(text: str, example: str) -> str:
         raise UserError(f"I need some text. {example}")
     if len(text) > MAX_INPUT_CHARS:
         raise UserError(f"That's too long for me. {example}")
-    text = _SPACES.sub(" ", text).strip().lower()
+    text = _SPACES.sub(" ", text).strip()
+    # Checked before lower-casing: str.lower() maps some non-ASCII letters (the Kelvin sign) to ASCII.
     if not _PLAIN.fullmatch(text):
         raise UserError(f"I can only read plain letters and digits in {_quote(text)}. {example}")
-    return text
+    return text.lower()
 
 
 # --- numbers ------------------------------------------------------------------------------------
