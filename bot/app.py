@@ -1,0 +1,207 @@
+"""Wiring and lifecycle: store, wheels, frontends, scheduler; SIGINT/SIGTERM shut down cleanly.
+
+Everything runs in one asyncio loop. Each long-lived part (a wheel source, a chat frontend, the flusher) runs
+under ``supervise``: if it crashes it is logged and restarted with backoff, and it never takes the others down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import signal
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from bot.config import Config
+from bot.core.commands import BotCore, LiveStatus
+from bot.wheels import WheelPipeline, flush_all, flush_forever
+from sensors.capture import CaptureWriter
+from storage.db import Database
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], float]
+
+
+class DemoClock:
+    """Simulated time: starts ``lead`` seconds in the past and runs ``speedup`` times faster than the
+    wall clock until it has caught up with it, then keeps pace. ``demo`` shows a whole night in minutes
+    without ever writing timestamps from the future."""
+
+    def __init__(self, speedup: float, lead: float, wall: Clock = time.time) -> None:
+        self._wall = wall
+        self._origin_wall = wall()
+        self._origin_sim = self._origin_wall - lead
+        self.speedup = speedup
+
+    def __call__(self) -> float:
+        wall = self._wall()
+        return min(self._origin_sim + (wall - self._origin_wall) * self.speedup, wall)
+
+    @property
+    def rate(self) -> float:
+        return 1.0 if self() >= self._wall() - 0.001 else self.speedup
+
+    async def sleep(self, simulated_seconds: float) -> None:
+        await asyncio.sleep(max(simulated_seconds / self.rate, 0.05))
+
+
+@dataclass
+class Runtime:
+    """The open database, the command core and one pipeline per hamster."""
+
+    config: Config
+    db: Database
+    core: BotCore
+    pipelines: dict[str, WheelPipeline]
+    recorder: CaptureWriter | None = None
+    tasks: list[asyncio.Task] = field(default_factory=list)
+
+    def live_status(self, name: str) -> LiveStatus | None:
+        pipeline = self.pipelines.get(name)
+        return pipeline.status if pipeline else None
+
+    async def close(self) -> None:
+        """Stop tasks, flush the wheels, close the database: on every exit path."""
+        for task in self.tasks:
+            task.cancel()
+        for task in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self.tasks.clear()
+        try:
+            await flush_all(self.pipelines.values())
+        finally:
+            if self.recorder is not None:
+                self.recorder.close()
+            await self.db.close()
+
+
+async def open_runtime(config: Config, *, record: Path | None = None) -> Runtime:
+    db = await Database.open(config.bot.database)
+    try:
+        recorder = CaptureWriter(record) if record else None
+        pipelines = {}
+        for hamster in config.hamsters:
+            pipelines[hamster.name] = await WheelPipeline.open(db, hamster, recorder)
+        runtime = Runtime(config, db, None, pipelines, recorder)  # type: ignore[arg-type]
+        runtime.core = await BotCore.create(db, config, live=runtime.live_status)
+        return runtime
+    except BaseException:
+        await db.close()
+        raise
+
+
+async def supervise(
+    name: str,
+    factory: Callable[[], Awaitable[None]],
+    *,
+    initial: float = 1.0,
+    cap: float = 60.0,
+) -> None:
+    """Run ``factory()`` forever: log a crash once and restart it with jittered exponential backoff."""
+    delay = initial
+    while True:
+        started = time.monotonic()
+        try:
+            await factory()
+            log.warning("%s stopped by itself; restarting", name)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("%s crashed; restarting in %.0f s", name, delay)
+        if time.monotonic() - started > 10 * cap:
+            delay = initial  # it ran fine for a long while: this is a new problem
+        await asyncio.sleep(delay * random.uniform(0.8, 1.2))
+        delay = min(delay * 2, cap)
+
+
+def start_wheel_sources(runtime: Runtime, clock: Clock | DemoClock = time.time) -> None:
+    """One task per hamster that has a sensor, plus the periodic flusher."""
+    config = runtime.config
+    for index, hamster in enumerate(config.hamsters):
+        pipeline = runtime.pipelines[hamster.name]
+        if hamster.sensor == "simulated":
+            runtime.tasks.append(
+                asyncio.create_task(
+                    supervise(
+                        f"simulated wheel {hamster.name}",
+                        _simulated_factory(runtime, index, pipeline, clock),
+                    ),
+                    name=f"wheel:{hamster.name}",
+                )
+            )
+        elif hamster.sensor:
+            from sensors.ble import (
+                WheelLink,  # lazy: bleak and D-Bus only when a real sensor is used
+            )
+
+            link = WheelLink(hamster, config.ble, pipeline)
+            runtime.tasks.append(asyncio.create_task(link.run(), name=f"wheel:{hamster.name}"))
+    runtime.tasks.append(
+        asyncio.create_task(
+            flush_forever(list(runtime.pipelines.values()), config.bot.flush_seconds),
+            name="flusher",
+        )
+    )
+
+
+def _simulated_factory(
+    runtime: Runtime, index: int, pipeline: WheelPipeline, clock: Clock | DemoClock
+) -> Callable[[], Awaitable[None]]:
+    from sensors.simulated import SimulatedHamster
+
+    config = runtime.config
+
+    async def run_simulated() -> None:
+        now = clock()
+        pipeline.link_event("connected", now, detail="simulated sensor")
+        sleep = clock.sleep if isinstance(clock, DemoClock) else asyncio.sleep
+        hamster = SimulatedHamster(
+            seed=config.simulation.seed + index,
+            circumference_m=pipeline.hamster.circumference_m,
+            tz=ZoneInfo(config.bot.timezone),
+            speedup=1.0 if isinstance(clock, DemoClock) else config.simulation.speedup,
+            clock=clock,
+            sleep=sleep,
+            # A real sensor keeps its count across our restarts; so does the simulated one.
+            start_counter=pipeline.counter.state.last_raw,
+        )
+        await hamster.run(pipeline.feed)
+
+    return run_simulated
+
+
+async def wait_for_signal(stop: asyncio.Event) -> None:
+    """Set ``stop`` on SIGINT or SIGTERM."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(sig)
+
+
+async def run(
+    config: Config, *, record: Path | None = None, stop: asyncio.Event | None = None
+) -> None:
+    """``hamsterbot run``: everything configured, until SIGINT/SIGTERM."""
+    runtime = await open_runtime(config, record=record)
+    stop = stop or asyncio.Event()
+    try:
+        start_wheel_sources(runtime)
+        names = ", ".join(f"{h.name} ({h.sensor or 'no sensor'})" for h in config.hamsters)
+        log.info("hamsterbot is running: %s; database %s", names, config.bot.database)
+        await wait_for_signal(stop)
+        log.info("Shutting down")
+    finally:
+        await runtime.close()

@@ -1,0 +1,337 @@
+"""``hamsterbot`` subcommands.
+
+Exit codes: 0 success, 1 internal error, 2 wrong usage or bad configuration. A user's mistake prints one line on
+stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import math
+import sys
+import time
+from collections.abc import Callable, Coroutine
+from datetime import datetime
+from pathlib import Path
+from typing import Any, NoReturn
+from zoneinfo import ZoneInfo
+
+from bot import __version__
+from bot.config import Config, ConfigError, defaults, load
+from storage.db import StorageError
+
+log = logging.getLogger("hamsterbot")
+
+EXIT_OK, EXIT_INTERNAL, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """Wrong usage: one line on stderr, exit 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # One line, not argparse's usage block: the usage is one `--help` away.
+        self.exit(EXIT_USAGE, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def _config(args: argparse.Namespace) -> Config:
+    db = Path(args.db) if getattr(args, "db", None) else None
+    return load(Path(args.config) if getattr(args, "config", None) else None, database=db)
+
+
+def _setup_logging(level: str, *, quiet: bool = False) -> None:
+    logging.basicConfig(
+        level=logging.WARNING if quiet else getattr(logging, level, logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    # httpx logs every request URL, and Telegram puts the bot token in the URL.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpcore").setLevel(logging.WARNING)
+
+
+# --- subcommands --------------------------------------------------------------------------------
+
+
+async def cmd_run(args: argparse.Namespace) -> int:
+    from bot import app
+
+    config = _config(args)
+    _setup_logging(config.bot.log_level)
+    await app.run(config, record=Path(args.record) if args.record else None)
+    return EXIT_OK
+
+
+async def cmd_demo(args: argparse.Namespace) -> int:
+    from bot import app
+    from bot.frontends.console import run_console
+
+    config = defaults(Path(args.db) if args.db else None)
+    _setup_logging(config.bot.log_level, quiet=not args.verbose)
+    runtime = await app.open_runtime(config)
+    try:
+        # A day in the past at high speed: last night fills in within a few minutes, and the
+        # chat's clock is the simulated one, so /hamster and /race see it happen.
+        clock = app.DemoClock(speedup=args.speedup, lead=args.lead_hours * 3600)
+        app.start_wheel_sources(runtime, clock)
+        if sys.stdin.isatty():
+            print(
+                f"Demo: Ursula's simulated wheel replays the last {args.lead_hours:g} hours at "
+                f"{args.speedup:g}x speed into {config.bot.database}.",
+            )
+        await run_console(runtime.core, user=args.user, clock=clock, image_dir=Path(args.image_dir))
+    finally:
+        await runtime.close()
+    return EXIT_OK
+
+
+async def cmd_console(args: argparse.Namespace) -> int:
+    from bot import app
+    from bot.frontends.console import run_console
+
+    config = _config(args)
+    _setup_logging(config.bot.log_level, quiet=not args.verbose)
+    runtime = await app.open_runtime(config)
+    try:
+        if args.with_wheels:
+            app.start_wheel_sources(runtime)
+        await run_console(
+            runtime.core, user=args.user, chat_id=args.chat, image_dir=Path(args.image_dir)
+        )
+    finally:
+        await runtime.close()
+    return EXIT_OK
+
+
+async def cmd_say(args: argparse.Namespace) -> int:
+    from bot import app
+    from bot.frontends.console import answer, context, render
+
+    config = _config(args)
+    _setup_logging(config.bot.log_level, quiet=True)
+    runtime = await app.open_runtime(config)
+    try:
+        now = time.time()
+        ctx = context(chat_id=args.chat, user=args.user, now=now)
+        reply = await answer(runtime.core, ctx, args.text)
+        if reply is not None:
+            print(render(reply, Path(args.image_dir), now))
+    finally:
+        await runtime.close()
+    return EXIT_OK
+
+
+async def cmd_replay(args: argparse.Namespace) -> int:
+    from bot.wheels import WheelPipeline
+    from sensors.capture import CaptureProblem, read_capture
+    from storage.db import Database
+
+    config = _config(args)
+    _setup_logging(config.bot.log_level, quiet=True)
+    hamster = config.hamster(args.wheel)
+    if hamster is None:
+        known = ", ".join(h.name for h in config.hamsters)
+        raise UsageError(f'no hamster called "{args.wheel}" in the configuration (known: {known})')
+    path = Path(args.file)
+    try:
+        # replay is a one-shot CLI run: nothing else shares this loop, so blocking reads are fine.
+        handle = path.open(encoding="utf-8", errors="replace", newline="")  # noqa: ASYNC230
+    except OSError as err:
+        raise UsageError(f"{path}: cannot read it ({err.strerror})") from None
+    db = await Database.open(config.bot.database)
+    fed = problems = 0
+    try:
+        pipeline = await WheelPipeline.open(db, hamster)
+        next_flush = -math.inf
+        with handle:
+            for item in read_capture(handle):
+                if isinstance(item, CaptureProblem):
+                    problems += 1
+                    print(f"{path}:{item.line_no}: skipped: {item.reason}", file=sys.stderr)
+                    continue
+                pipeline.feed(item.payload, item.received_at)
+                fed += 1
+                # Flush on the capture's own clock, as the live process would.
+                if item.received_at >= next_flush:
+                    await pipeline.flush()
+                    next_flush = item.received_at + config.bot.flush_seconds
+        await pipeline.flush()
+    finally:
+        await db.close()
+    metres = pipeline.credited * hamster.circumference_m
+    print(
+        f"Replayed {fed} notifications into {hamster.name}: credited {pipeline.credited} "
+        f"revolutions ({metres / 1000:.3f} km); {problems} lines skipped, "
+        f"{pipeline.malformed} malformed payloads ignored."
+    )
+    return EXIT_OK
+
+
+def _parse_when(text: str | None, tz: ZoneInfo, flag: str) -> float | None:
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(
+            f'{flag}: expected an ISO date or time like 2026-11-28T06:00, got "{text}"'
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=tz)  # naive times are in the configured timezone
+    return moment.timestamp()
+
+
+async def cmd_totals(args: argparse.Namespace) -> int:
+    from storage import queries
+    from storage.db import Database
+
+    config = _config(args)
+    _setup_logging(config.bot.log_level, quiet=True)
+    tz = ZoneInfo(config.bot.timezone)
+    since = _parse_when(args.since, tz, "--since") or 0.0
+    until = _parse_when(args.until, tz, "--until") or time.time() + 86400 * 366 * 100
+    if not config.bot.database.exists():
+        raise UsageError(f"{config.bot.database}: no such database")
+    db = await Database.open(config.bot.database)
+    try:
+        wheels = []
+        for wheel in await queries.wheels(db):
+            total = await queries.wheel_total(db, wheel.id, since, until)
+            hamster = config.hamster(wheel.name)
+            circumference = hamster.circumference_m if hamster else None
+            wheels.append(
+                {
+                    "name": wheel.name,
+                    "revolutions": total.revolutions,
+                    "distance_m": round(total.revolutions * circumference, 3)
+                    if circumference
+                    else None,
+                    "estimated_revolutions": total.estimated,
+                }
+            )
+        runs = [
+            {"chat": chat, "user": user, "distance_m": round(distance, 3)}
+            for chat, user, distance in await queries.run_totals_by_chat(db, since, until)
+        ]
+    finally:
+        await db.close()
+    result = {"wheels": wheels, "runs": runs}
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False))
+    else:
+        for wheel in wheels:
+            distance = wheel["distance_m"]
+            shown = f"{distance / 1000:.3f} km" if distance is not None else "unknown wheel size"
+            print(f"{wheel['name']}: {wheel['revolutions']} revolutions, {shown}")
+        for run in runs:
+            print(f"{run['chat']} {run['user']}: {run['distance_m'] / 1000:.3f} km")
+    return EXIT_OK
+
+
+# --- parser -------------------------------------------------------------------------------------
+
+Command = Callable[[argparse.Namespace], Coroutine[Any, Any, int]]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="hamsterbot", description="Have you run as much as my hamster?")
+    parser.add_argument("--version", action="version", version=f"hamsterbot {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    def add(
+        name: str, handler: Command, help: str, *, config: bool = True
+    ) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help)
+        p.set_defaults(handler=handler)
+        if config:
+            p.add_argument(
+                "--config",
+                metavar="PATH",
+                help="configuration file (default: ./hamsterbot.toml or built-in defaults)",
+            )
+            p.add_argument(
+                "--db", metavar="PATH", help="SQLite database (overrides [bot] database)"
+            )
+        return p
+
+    p = add("run", cmd_run, "run the bot: wheels and chats, until SIGINT/SIGTERM")
+    p.add_argument(
+        "--record", metavar="FILE", help="also write every notification to FILE (capture format)"
+    )
+
+    p = add(
+        "demo",
+        cmd_demo,
+        "try it: a simulated hamster at high speed and a terminal chat",
+        config=False,
+    )
+    p.add_argument("--db", metavar="PATH", help="SQLite database (default: ./hamsterbot.db)")
+    p.add_argument(
+        "--speedup", type=float, default=600.0, help="simulated seconds per second (default 600)"
+    )
+    p.add_argument(
+        "--lead-hours", type=float, default=24.0, help="start the simulation this many hours ago"
+    )
+    p.add_argument("--user", default="you", help="your name in the chat")
+    p.add_argument("--image-dir", default=".", metavar="DIR", help="where images are saved")
+    p.add_argument("-v", "--verbose", action="store_true", help="show log messages")
+
+    p = add("console", cmd_console, "chat with the bot in the terminal")
+    p.add_argument("--user", default="you", help="your name in the chat")
+    p.add_argument("--chat", default="console", metavar="ID", help="chat id (default: console)")
+    p.add_argument("--image-dir", default=".", metavar="DIR", help="where images are saved")
+    p.add_argument(
+        "--with-wheels", action="store_true", help="also run the configured wheel sensors"
+    )
+    p.add_argument("-v", "--verbose", action="store_true", help="show log messages")
+
+    p = add("say", cmd_say, "send one chat message and print the reply")
+    p.add_argument("--chat", default="console", metavar="ID", help="chat id (default: console)")
+    p.add_argument("--user", default="you", metavar="NAME", help="who says it (default: you)")
+    p.add_argument("--image-dir", default=".", metavar="DIR", help="where an image reply is saved")
+    p.add_argument("text", help='the message, e.g. "/logrun 5 km"')
+
+    p = add(
+        "replay",
+        cmd_replay,
+        "feed a notification log (CSV received_at,payload_hex) through the counter",
+    )
+    p.add_argument("--wheel", required=True, metavar="NAME", help="the hamster whose wheel it is")
+    p.add_argument("file", metavar="FILE")
+
+    p = add("totals", cmd_totals, "print the totals")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument(
+        "--since", metavar="ISO", help="from this date/time (naive: configured timezone)"
+    )
+    p.add_argument("--until", metavar="ISO", help="until this date/time, exclusive")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "handler", None) is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        return asyncio.run(args.handler(args))
+    except (ConfigError, UsageError, StorageError) as err:
+        print(f"hamsterbot: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return EXIT_OK
+    except (
+        Exception
+    ) as err:  # the last line of defence: say what broke, keep the traceback in the log
+        log.error("internal error", exc_info=True)
+        print(f"hamsterbot: internal error: {type(err).__name__}: {err}", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,514 @@
+"""The platform-neutral command core: CommandContext -> handler -> Reply.
+
+Frontends (Telegram, Discord, the terminal) translate their updates into a ``CommandContext`` and call
+``BotCore.dispatch`` (a command name plus its argument text) or ``BotCore.handle_text`` (a whole message). No
+chat-library imports here.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from bot.config import Config, HamsterConfig
+from bot.core import parsing
+from bot.core.parsing import Period, Units, UserError, format_both, format_distance
+from bot.core.race import Runner, clean_name, render_race, standings
+from storage import chats as chat_store
+from storage import queries
+from storage import runs as run_store
+from storage.db import Database
+
+log = logging.getLogger(__name__)
+
+MAX_REPLY = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class CommandContext:
+    platform: str  # "telegram", "discord", "console"
+    chat_id: str
+    user_id: str
+    display_name: str
+    is_admin: bool
+    now: datetime  # aware
+    is_private: bool = False
+    chat_title: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    text: str
+    image_png: bytes | None = field(default=None, repr=False)
+    private: bool = False  # only the asking user needs it (Discord: ephemeral)
+    image_name: str = "chart.png"
+
+
+@dataclass(frozen=True, slots=True)
+class LiveStatus:
+    """What the wheel link knows right now (not stored): shown by /hamster."""
+
+    connected: bool | None = None  # None: no live sensor (replay only, or never started)
+    since: float | None = None  # when ``connected`` last changed
+    last_reading_at: float | None = None
+    speed_mps: float | None = None
+    battery: int | None = None
+    source: str = ""  # "simulated", a BLE address...
+
+
+@dataclass(frozen=True, slots=True)
+class ChatSettings:
+    """A chat's effective settings: its own, else the configured defaults."""
+
+    timezone: str
+    units: Units
+    summary_time: time
+    summary_enabled: bool
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+Handler = Callable[["BotCore", CommandContext, str], Awaitable[Reply]]
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    name: str
+    usage: str
+    help: str
+    handler: Handler
+    admin_only: bool = False  # in groups; everyone may use it in a private chat
+    hidden: bool = False
+
+
+COMMANDS: dict[str, Command] = {}
+
+
+def command(name: str, usage: str, help: str, *, admin_only: bool = False, hidden: bool = False):
+    def register(handler: Handler) -> Handler:
+        COMMANDS[name] = Command(name, usage, help, handler, admin_only, hidden)
+        return handler
+
+    return register
+
+
+@dataclass(frozen=True, slots=True)
+class Hamster:
+    config: HamsterConfig
+    wheel_id: int
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    def metres(self, revolutions: int) -> float:
+        return revolutions * self.config.circumference_m
+
+
+_COMMAND_TEXT = re.compile(
+    r"^/(?P<name>[A-Za-z0-9_]{1,32})(?:@(?P<bot>[A-Za-z0-9_]{1,64}))?(?:\s+|$)"
+)
+
+
+class BotCore:
+    """Everything a command needs: the store, the configuration and the wheels' live status."""
+
+    def __init__(
+        self,
+        db: Database,
+        config: Config,
+        hamsters: list[Hamster],
+        live: Callable[[str], LiveStatus | None] | None = None,
+        charts: Mapping[str, Callable[..., Awaitable[bytes | None]]] | None = None,
+    ) -> None:
+        self.db = db
+        self.config = config
+        self.hamsters = hamsters
+        self._live = live or (lambda name: None)
+        self.charts = charts or {}
+
+    @classmethod
+    async def create(
+        cls,
+        db: Database,
+        config: Config,
+        live: Callable[[str], LiveStatus | None] | None = None,
+    ) -> BotCore:
+        from storage.wheel import WheelStore
+
+        hamsters = []
+        for hamster in config.hamsters:
+            store = await WheelStore.open(db, hamster.name)
+            hamsters.append(Hamster(hamster, store.wheel_id))
+        return cls(db, config, hamsters, live)
+
+    def live_status(self, name: str) -> LiveStatus | None:
+        return self._live(name)
+
+    # --- entry points ---------------------------------------------------------------------------
+
+    async def handle_text(
+        self, ctx: CommandContext, text: str, bot_username: str | None = None
+    ) -> Reply | None:
+        """A whole chat message. Non-commands and commands for another bot get None (stay quiet)."""
+        text = text.strip()
+        match = _COMMAND_TEXT.match(text)
+        if not text.startswith("/"):
+            return None
+        if match is None:
+            return Reply("I didn't catch that command. Try /help", private=True)
+        addressed = match.group("bot")
+        if addressed and bot_username and addressed.casefold() != bot_username.casefold():
+            return None
+        return await self.dispatch(ctx, match.group("name"), text[match.end() :])
+
+    async def dispatch(self, ctx: CommandContext, name: str, args: str) -> Reply:
+        """Run one command. A user's mistake becomes a friendly private reply; nothing is stored."""
+        spec = COMMANDS.get(name.lower())
+        if spec is None:
+            return Reply(
+                f"I don't know /{_short(name)}. Try /help for what I can do.", private=True
+            )
+        try:
+            reply = await spec.handler(self, ctx, args.strip())
+        except UserError as err:
+            return Reply(str(err), private=True)
+        return _fit(reply)
+
+    # --- shared helpers -------------------------------------------------------------------------
+
+    async def chat_settings(self, ctx: CommandContext) -> tuple[chat_store.Chat, ChatSettings]:
+        chat = await chat_store.ensure_chat(
+            self.db, ctx.platform, ctx.chat_id, ctx.now.timestamp(), ctx.chat_title
+        )
+        return chat, self.settings_of(chat)
+
+    def settings_of(self, chat: chat_store.Chat) -> ChatSettings:
+        defaults = self.config
+        summary_time = defaults.summary.time
+        if chat.summary_time:
+            summary_time = time.fromisoformat(chat.summary_time)
+        return ChatSettings(
+            timezone=chat.timezone or defaults.bot.timezone,
+            units=chat.units or defaults.bot.units,  # type: ignore[arg-type]
+            summary_time=summary_time,
+            summary_enabled=defaults.summary.enabled
+            if chat.summary_enabled is None
+            else chat.summary_enabled,
+        )
+
+    async def person(self, ctx: CommandContext) -> chat_store.Person:
+        return await chat_store.ensure_person(
+            self.db, ctx.platform, ctx.user_id, clean_name(ctx.display_name), ctx.now.timestamp()
+        )
+
+    async def hamster_metres(self, hamster: Hamster, start: float, end: float) -> float:
+        total = await queries.wheel_total(self.db, hamster.wheel_id, start, end)
+        return hamster.metres(total.revolutions)
+
+    async def hamster_night_average(
+        self, hamster: Hamster, settings: ChatSettings, now: datetime
+    ) -> float | None:
+        """The hamster's average over the last 7 complete nights, for "hamster nights"."""
+        night = last_night(now.astimezone(settings.tz), settings.summary_time)
+        start = night.start.timestamp() - 6 * 86400
+        metres = await self.hamster_metres(hamster, start, night.end.timestamp())
+        return metres / 7 if metres > 0 else None
+
+
+def last_night(now: datetime, summary_time: time) -> Period:
+    """The 24 hours ending at the most recent summary time (the morning report's night)."""
+    tonight = parsing.parse_period("tonight", now=now, summary_time=summary_time)
+    end = tonight.start
+    start = (end.astimezone(UTC) - timedelta(hours=24)).astimezone(end.tzinfo)
+    return Period("last night", "last night", start, end)
+
+
+def _short(text: str) -> str:
+    shown = "".join(ch for ch in text if ch.isprintable())
+    return shown if len(shown) <= 30 else shown[:29] + "…"
+
+
+def _fit(reply: Reply) -> Reply:
+    if len(reply.text) <= MAX_REPLY:
+        return reply
+    cut = reply.text[: MAX_REPLY - 2].rsplit("\n", 1)[0]
+    return Reply(cut + "\n…", reply.image_png, reply.private, reply.image_name)
+
+
+def _local_today(ctx: CommandContext, settings: ChatSettings) -> datetime:
+    return ctx.now.astimezone(settings.tz)
+
+
+def _require_admin(ctx: CommandContext) -> None:
+    if not (ctx.is_admin or ctx.is_private):
+        raise UserError("Only the chat's admins can change settings here.")
+
+
+# --- commands -----------------------------------------------------------------------------------
+
+
+@command("start", "/start", "say hello and show what I can do")
+async def start(core: BotCore, ctx: CommandContext, args: str) -> Reply:
+    names = ", ".join(h.name for h in core.hamsters) or "the hamster"
+    return Reply(
+        f"Hi {clean_name(ctx.display_name)}! I count {names}'s wheel and race it against your runs.\n"
+        "Log a run with /logrun 5 km, then see who's ahead with /race.\n\n" + _help_text(ctx)
+    )
+
+
+@command("help", "/help", "list the commands")
+async def help_(core: BotCore, ctx: CommandContext, args: str) -> Reply:
+    return Reply(_help_text(ctx))
+
+
+def _help_text(ctx: CommandContext) -> str:
+    lines = ["Here's what I can do:"]
+    for spec in COMMANDS.values():
+        if spec.hidden:
+            continue
+        suffix = " (admins)" if spec.admin_only and not ctx.is_private else ""
+        lines.append(f"{spec.usage}: {spec.help}{suffix}")
+    return "\n".join(lines)
+
+
+@command("logrun", "/logrun DISTANCE [TIME] [DATE]", "log a run, e.g. /logrun 5 km 25:30 yesterday")
+async def logrun(core: BotCore, ctx: CommandContext, args: str) -> Reply:
+    chat, settings = await core.chat_settings(ctx)
+    person = await core.person(ctx)
+    units: Units = person.units or settings.units  # type: ignore[assignment]
+    local_now = _local_today(ctx, settings)
+    if not args:
+        raise UserError(f"How far did you run? {parsing.LOGRUN_EXAMPLE}")
+    entry = parsing.parse_logrun(args, default_units=units, today=local_now.date())
+    ran_at = _ran_at(entry.day, local_now)
+    run_id = await run_store.add_run(
+        core.db,
+        chat_id=chat.id,
+        person_id=person.id,
+        distance_m=entry.distance_m,
+        duration_s=entry.duration_s,
+        day=entry.day,
+        ran_at=ran_at,
+        logged_at=ctx.now.timestamp(),
+    )
+    text = f"✅ Logged {format_both(entry.distance_m, units)} for {clean_name(person.display_name)}"
+    if entry.day != local_now.date():
+        text += f" on {entry.day:%a %-d %b}"
+    if entry.duration_s:
+        text += (
+            f" in {parsing.format_duration(entry.duration_s)}"
+            f" ({parsing.format_pace(entry.distance_m, entry.duration_s, units)})"
+        )
+    text += f". Run #{run_id}, /undo to take it back."
+    tonight = parsing.parse_period("tonight", now=local_now, summary_time=settings.summary_time)
+    for hamster in core.hamsters:
+        metres = await core.hamster_metres(
+            hamster, tonight.start.timestamp(), ctx.now.timestamp() + 1
+        )
+        text += f"\n🐹 {clean_name(hamster.name)} has run {format_distance(metres, units)} tonight."
+    return Reply(text)
+
+
+def _ran_at(day: date, local_now: datetime) -> float:
+    """Today's runs happen now; a past day's run is placed at its local noon."""
+    if day == local_now.date():
+        return local_now.timestamp()
+    noon = datetime.combine(day, time(12), tzinfo=local_now.tzinfo)
+    return noon.timestamp()
+
+
+@command("runs", "/runs", "your last 10 runs in this chat")
+async def runs(core: BotCore, ctx: CommandContext, args: str) -> Reply:
+    chat, settings = await core.chat_settings(ctx)
+    person = await core.person(ctx)
+    units: Units = person.units or settings.units  # type: ignore[assignment]
+    recent = await run_store.recent_runs(core.db, chat.id, person.id, limit=10)
+    if not recent:
+        return Reply("You haven't logged any runs here yet. Try /logrun 5 km", private=True)
+    lines = [f"Your last {len(recent)} runs:"]
+    for run in recent:
+        line = f"#{run.id} {run.day:%a %-d %b}: {format_distance(run.distance_m, units)}"
+        if run.duration_s:
+            line += f" in {parsing.format_duration(run.duration_s)}"
+        lines.append(line)
+    lines.append("/undo ID removes one.")
+    return Reply("\n".join(lines), private=True)
+
+
+@command("undo", "/undo [ID]", "remove your last run (or run ID)")
+async def undo(core: BotCore, ctx: CommandContext, args: str) -> Reply:
+    chat, settings = await core.chat_settings(ctx)
+    person = await core.person(ctx)
+    units: Units = person.units or settings.units  # type: ignore[assignment]
+    if not args:
+        run = await run_store.last_logged_run(core.db, chat.id, person.id)
+        if run is None:
+            raise UserError("You have no runs here to undo.")
+    else:
+        text = args.removeprefix("#").strip()
+        if not (text.isascii() and text.isdigit() and len(text) <= 12):
+            raise UserError("Give the run's number from /runs, e.g. /undo 12")
+        run = await run_store.get_run(core.db, chat.id, int(text))
+        if run is None:
+            raise UserError(f"I can't find run #{text} in this chat. /runs lists yours.")
+        if run.person_id != person.id and not ctx.is_admin:
+            raise UserError(
+                f"Run #{run.id} isn't yours; only admins can remove other people's runs."
+            )
+    await run_store.delete_run(core.db, chat.id, run.id, ctx.now.timestamp())
+    who = "" if run.person_id == person.id else f" ({clean_name(run.display_name)}'s)"
+    return Reply(
+        f"🗑️ Removed run #{run.id}{who}: {format_distance(run.distance_m, units)} on {run.day:%a %-d %b}.",
+        private=True,
+    )
+
+
+@command("race", "/race [PERIOD]", "standings: week (default), today, month, all…")
+async def race(core: BotCore, ctx: CommandContext, args: str) -> Reply:
+    chat, settings = await core.chat_settings(ctx)
+    local_now = _local_today(ctx, settings)
+    period = parsing.parse_period(
+        args, now=local_now, summary_time=settings.summary_time, default="week"
+    )
+    start, end = period.start.timestamp(), min(period.end.timestamp(), ctx.now.timestamp() + 1)
+    runners: list[Runner] = []
+    night_average = None
+    for hamster in core.hamsters:
+        metres = await core.hamster_metres(hamster, start, end)
+        runners.append(Runner(hamster.name, metres, is_hamster=True, key=hamster.wheel_id))
+        if night_average is None:
+            night_average = await core.hamster_night_average(hamster, settings, ctx.now)
+    for total in await queries.person_totals(core.db, chat.id, start, end):
+        runners.append(
+            Runner(total.display_name, total.distance_m, units=total.units, key=total.person_id)  # type: ignore[arg-type]
+        )
+    text = render_race(
+        standings(runners),
+        period_label=period.label,
+        units=settings.units,
+        hamster_night_m=night_average,
+    )
+    return Reply(text)
+
+
+@command("hamster", "/hamster", "how far the hamster ran tonight, last night and in all")
+async def hamster(core: BotCore, ctx: CommandContext, args: str) -> Reply:
+    _, settings = await core.chat_settings(ctx)
+    local_now = _local_today(ctx, settings)
+    units = settings.units
+    tonight = parsing.parse_period("tonight", now=local_now, summary_time=settings.summary_time)
+    night = last_night(local_now, settings.summary_time)
+    now = ctx.now.timestamp()
+    blocks = []
+    for hamster in core.hamsters:
+        so_far = await core.hamster_metres(hamster, tonight.start.timestamp(), now + 1)
+        last = await core.hamster_metres(hamster, night.start.timestamp(), night.end.timestamp())
+        total = await queries.wheel_total(core.db, hamster.wheel_id, 0, now + 1)
+        lines = [
+            f"🐹 {clean_name(hamster.name)}",
+            f"Tonight so far: {format_distance(so_far, units)}",
+            f"Last night: {format_distance(last, units)}",
+            f"All time: {format_distance(hamster.metres(total.revolutions), units)}"
+            f" ({total.revolutions:,} turns of the wheel)",
+        ]
+        status = await _sensor_line(core, hamster, now, settings)
+        if status:
+            lines.append(status)
+        blocks.append("\n".join(lines))
+    return Reply("\n\n".join(blocks))
+
+
+async def _sensor_line(
+    core: BotCore, hamster: Hamster, now: float, settings: ChatSettings
+) -> str | None:
+    live = core.live_status(hamster.name)
+    battery_row = await queries.latest_event(core.db, hamster.wheel_id, ("battery",))
+    parts = []
+    if live is not None and live.connected is not None:
+        if live.connected:
+            parts.append("sensor connected")
+        elif live.since:
+            parts.append(f"sensor offline since {_clock(live.since, settings)}")
+        else:
+            parts.append("sensor not connected yet")
+        if live.last_reading_at:
+            parts.append(f"last reading {_ago(now - live.last_reading_at)}")
+        if live.speed_mps is not None and live.last_reading_at and now - live.last_reading_at < 10:
+            parts.append(f"{parsing.format_speed(live.speed_mps, settings.units)} now")
+    battery = live.battery if live and live.battery is not None else None
+    if battery is None and battery_row is not None and battery_row[2] is not None:
+        battery = int(battery_row[2])
+    if battery is not None:
+        parts.append(f"battery {battery}%" + (" (low!)" if battery < 20 else ""))
+    if not parts:
+        return None
+    return "📡 " + ", ".join(parts)
+
+
+def _clock(epoch: float, settings: ChatSettings) -> str:
+    return datetime.fromtimestamp(epoch, settings.tz).strftime("%a %H:%M")
+
+
+def _ago(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    if seconds < 90:
+        return f"{seconds} s ago"
+    if seconds < 5400:
+        return f"{seconds // 60} min ago"
+    if seconds < 2 * 86400:
+        return f"{seconds // 3600} h ago"
+    return f"{seconds // 86400} days ago"
+
+
+@command(
+    "settings",
+    "/settings [timezone ZONE | units km|mi | summary HH:MM|off]",
+    "show or change this chat's settings",
+    admin_only=True,
+)
+async def settings_(core: BotCore, ctx: CommandContext, args: str) -> Reply:
+    chat, settings = await core.chat_settings(ctx)
+    if not args:
+        summary = settings.summary_time.strftime("%H:%M") if settings.summary_enabled else "off"
+        return Reply(
+            "⚙️ Settings for this chat\n"
+            f"timezone: {settings.timezone}\n"
+            f"units: {settings.units}\n"
+            f"morning report: {summary}\n"
+            "Change one with /settings timezone Europe/London, /settings units km or /settings summary 07:30"
+        )
+    key, _, value = args.partition(" ")
+    key, value = key.lower(), value.strip()
+    if key == "myunits":
+        person = await core.person(ctx)
+        units = parsing.parse_units(value)
+        await chat_store.set_person_units(core.db, person.id, units)
+        return Reply(f"👍 I'll show your distances in {units}.", private=True)
+    if key not in ("timezone", "tz", "units", "summary"):
+        raise UserError("I can change timezone, units or summary. Try: /settings units km")
+    _require_admin(ctx)
+    if not value:
+        raise UserError(f"Tell me the new {key}. Try: /settings units km")
+    if key in ("timezone", "tz"):
+        zone = parsing.parse_timezone(value)
+        await chat_store.update_chat(core.db, chat.id, timezone=zone)
+        return Reply(f"👍 Timezone is now {zone}.")
+    if key == "units":
+        units = parsing.parse_units(value)
+        await chat_store.update_chat(core.db, chat.id, units=units)
+        return Reply(f"👍 Distances are now in {units}.")
+    if value.lower() in ("off", "none", "disable", "disabled", "no"):
+        await chat_store.update_chat(core.db, chat.id, summary_enabled=0)
+        return Reply("👍 No more morning reports here. /settings summary 08:00 turns them back on.")
+    clock = parsing.parse_clock(value)
+    await chat_store.update_chat(
+        core.db, chat.id, summary_time=clock.strftime("%H:%M"), summary_enabled=1
+    )
+    return Reply(f"👍 The morning report comes at {clock:%H:%M} ({settings.timezone}).")

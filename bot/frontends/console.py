@@ -1,0 +1,117 @@
+"""The terminal chat: one person typing commands, the bot answering, through the same command core."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TextIO
+
+from bot.core.commands import BotCore, CommandContext, Reply
+
+PLATFORM = "console"
+
+
+def context(
+    *, chat_id: str, user: str, now: float, is_admin: bool = True, is_private: bool = False
+) -> CommandContext:
+    return CommandContext(
+        platform=PLATFORM,
+        chat_id=chat_id,
+        user_id=user.casefold(),
+        display_name=user,
+        is_admin=is_admin,
+        now=datetime.fromtimestamp(now, UTC),
+        is_private=is_private,
+    )
+
+
+async def answer(core: BotCore, ctx: CommandContext, text: str) -> Reply | None:
+    """One line of chat. A bare command word works too: ``race week`` means ``/race week``."""
+    text = text.strip()
+    if not text:
+        return None
+    if not text.startswith("/"):
+        text = "/" + text
+    return await core.handle_text(ctx, text)
+
+
+def save_image(reply: Reply, image_dir: Path, now: float) -> Path:
+    image_dir.mkdir(parents=True, exist_ok=True)
+    stem = Path(reply.image_name).stem or "image"
+    path = image_dir / f"{stem}-{int(now)}.png"
+    counter = 1
+    while path.exists():
+        path = image_dir / f"{stem}-{int(now)}-{counter}.png"
+        counter += 1
+    path.write_bytes(reply.image_png or b"")
+    return path
+
+
+def render(reply: Reply, image_dir: Path, now: float) -> str:
+    """The reply as terminal text; an image is saved and named on a line ``image: PATH``."""
+    text = reply.text
+    if reply.image_png:
+        text += f"\nimage: {save_image(reply, image_dir, now)}"
+    return text
+
+
+async def _stdin_lines(stream: TextIO) -> asyncio.Queue[str | None]:
+    """Lines from a blocking stream, read in a daemon thread so Ctrl-C never waits for Enter."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[str | None] = asyncio.Queue()
+
+    def pump() -> None:
+        try:
+            for line in stream:
+                loop.call_soon_threadsafe(queue.put_nowait, line)
+        except (OSError, ValueError):
+            pass
+        finally:
+            try:
+                loop.call_soon_threadsafe(queue.put_nowait, None)
+            except RuntimeError:
+                pass  # the loop is already closed: nobody is listening
+
+    threading.Thread(target=pump, name="console-stdin", daemon=True).start()
+    return queue
+
+
+async def run_console(
+    core: BotCore,
+    *,
+    user: str = "you",
+    chat_id: str = "console",
+    clock: Callable[[], float] = time.time,
+    image_dir: Path = Path("."),
+    stdin: TextIO | None = None,
+    stdout: TextIO | None = None,
+) -> None:
+    """Answer each line until end of input. Prompts only when talking to a terminal."""
+    stdin = stdin or sys.stdin
+    stdout = stdout or sys.stdout
+    interactive = stdin.isatty()
+    if interactive:
+        names = ", ".join(h.name for h in core.hamsters)
+        print(
+            f"hamsterbot terminal chat as {user} (admin). Watching {names}. "
+            "Type /help, Ctrl-D to quit.",
+            file=stdout,
+        )
+    lines = await _stdin_lines(stdin)
+    while True:
+        if interactive:
+            print("> ", end="", file=stdout, flush=True)
+        line = await lines.get()
+        if line is None:
+            break
+        now = clock()
+        reply = await answer(core, context(chat_id=chat_id, user=user, now=now), line)
+        if reply is not None:
+            print(render(reply, image_dir, now), file=stdout, flush=True)
+    if interactive:
+        print(file=stdout)

@@ -1,0 +1,115 @@
+"""One hamster's counting pipeline: notification bytes -> counter -> buffered store, plus live status.
+
+Every source of notifications (the BLE link, the simulated hamster, ``replay``) calls ``WheelPipeline.feed`` with
+the payload and its receive time, so all of them count exactly alike. ``feed`` does no I/O apart from the optional
+capture recording; the store is written by ``flush`` (every ``flush_seconds`` and at shutdown).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+from dataclasses import replace
+
+from bot.config import HamsterConfig
+from bot.core.commands import LiveStatus
+from sensors.capture import CaptureWriter
+from sensors.counter import CounterSettings, RevolutionCounter
+from sensors.csc import MalformedPayload, parse_counter
+from storage.db import Database
+from storage.wheel import SensorEvent, WheelStore
+
+log = logging.getLogger(__name__)
+
+
+def counter_settings(hamster: HamsterConfig) -> CounterSettings:
+    return CounterSettings(
+        circumference_m=hamster.circumference_m,
+        bits=hamster.counter_bits,
+        max_speed_kmh=hamster.max_speed_kmh,
+        reverse_tolerance=hamster.reverse_tolerance,
+    )
+
+
+class WheelPipeline:
+    """Decode, count and buffer one wheel's notifications."""
+
+    def __init__(
+        self, hamster: HamsterConfig, store: WheelStore, recorder: CaptureWriter | None = None
+    ) -> None:
+        self.hamster = hamster
+        self.store = store
+        self.recorder = recorder
+        self.counter = RevolutionCounter(counter_settings(hamster), store.state)
+        self.status = LiveStatus(source=hamster.sensor or "")
+        self.malformed = 0
+        self.notifications = 0
+        self.credited = 0  # revolutions credited by this process
+
+    @classmethod
+    async def open(
+        cls, db: Database, hamster: HamsterConfig, recorder: CaptureWriter | None = None
+    ) -> WheelPipeline:
+        return cls(hamster, await WheelStore.open(db, hamster.name), recorder)
+
+    def feed(self, payload: bytes, received_at: float) -> None:
+        """Count one notification. Malformed payloads are logged and ignored."""
+        self.notifications += 1
+        if self.recorder is not None:
+            self.recorder.write(received_at, bytes(payload))
+        try:
+            raw = parse_counter(payload, self.hamster.counter_format)
+        except MalformedPayload as err:
+            self.malformed += 1
+            # A sensor that sends junk does so every second: say it once, then count quietly.
+            level = logging.WARNING if self.malformed == 1 else logging.DEBUG
+            log.log(level, "%s: ignoring a malformed notification: %s", self.hamster.name, err)
+            return
+        update = self.counter.update(raw, received_at)
+        events = [SensorEvent(e.at, e.kind, None, e.detail) for e in update.events]
+        for event in update.events:
+            log.info("%s: %s (%s)", self.hamster.name, event.kind, event.detail)
+        self.store.record(update.credit, events, self.counter.state)
+        if update.credit is not None:
+            self.credited += update.credit.revolutions
+        speed = self.status.speed_mps
+        credit = update.credit
+        if credit is not None and not credit.estimated and credit.end > credit.start:
+            speed = credit.revolutions * self.hamster.circumference_m / (credit.end - credit.start)
+        elif credit is None and not update.events:
+            speed = 0.0
+        self.status = replace(self.status, last_reading_at=received_at, speed_mps=speed)
+
+    def link_event(
+        self, kind: str, at: float, value: float | None = None, detail: str = ""
+    ) -> None:
+        """A sensor event from the link: connected, disconnected, battery."""
+        self.store.add_event(SensorEvent(at, kind, value, detail))
+        if kind == "connected":
+            self.status = replace(self.status, connected=True, since=at)
+        elif kind == "disconnected":
+            self.status = replace(self.status, connected=False, since=at, speed_mps=None)
+        elif kind == "battery" and value is not None:
+            self.status = replace(self.status, battery=int(value))
+
+    async def flush(self) -> bool:
+        return await self.store.flush()
+
+
+async def flush_all(pipelines: Iterable[WheelPipeline]) -> int:
+    """Flush every pipeline; a failing one is logged and keeps its buffer for the next try."""
+    committed = 0
+    for pipeline in pipelines:
+        try:
+            committed += await pipeline.flush()
+        except Exception:
+            log.exception("%s: could not write to the database; will retry", pipeline.hamster.name)
+    return committed
+
+
+async def flush_forever(pipelines: list[WheelPipeline], interval: float) -> None:
+    """Flush every ``interval`` seconds until cancelled (the caller flushes once more after)."""
+    while True:
+        await asyncio.sleep(interval)
+        await flush_all(pipelines)

@@ -1,0 +1,143 @@
+"""Chats (per-chat settings), the people in them, and the morning-report log."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from storage.db import Database
+
+_CHAT_COLUMNS = "id, platform, chat_key, title, timezone, units, summary_time, summary_enabled"
+_SETTINGS = ("timezone", "units", "summary_time", "summary_enabled", "title")
+
+
+@dataclass(frozen=True, slots=True)
+class Chat:
+    id: int
+    platform: str
+    chat_key: str
+    title: str | None
+    timezone: str | None  # None: the configured default
+    units: str | None
+    summary_time: str | None  # "HH:MM"
+    summary_enabled: bool | None
+
+    @property
+    def label(self) -> str:
+        return f"{self.platform}:{self.chat_key}"
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    id: int
+    platform: str
+    user_key: str
+    display_name: str
+    units: str | None
+
+
+def _chat(row: tuple) -> Chat:
+    enabled = None if row[7] is None else bool(row[7])
+    return Chat(*row[:7], summary_enabled=enabled)
+
+
+async def get_chat(db: Database, platform: str, chat_key: str) -> Chat | None:
+    row = await db.fetchone(
+        f"SELECT {_CHAT_COLUMNS} FROM chats WHERE platform = ? AND chat_key = ?",
+        (platform, chat_key),
+    )
+    return _chat(row) if row else None
+
+
+async def chat_by_id(db: Database, chat_id: int) -> Chat | None:
+    row = await db.fetchone(f"SELECT {_CHAT_COLUMNS} FROM chats WHERE id = ?", (chat_id,))
+    return _chat(row) if row else None
+
+
+async def ensure_chat(
+    db: Database, platform: str, chat_key: str, now: float, title: str | None = None
+) -> Chat:
+    """The chat's row, created on first contact. Reads only, unless something is new."""
+    chat = await get_chat(db, platform, chat_key)
+    if chat is not None and (title is None or title == chat.title):
+        return chat
+    async with db.transaction() as conn:
+        await conn.execute(
+            "INSERT INTO chats (platform, chat_key, title, created_at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (platform, chat_key) DO UPDATE SET title = excluded.title",
+            (platform, chat_key, title, now),
+        )
+    chat = await get_chat(db, platform, chat_key)
+    assert chat is not None
+    return chat
+
+
+async def list_chats(db: Database) -> list[Chat]:
+    rows = await db.fetchall(f"SELECT {_CHAT_COLUMNS} FROM chats ORDER BY id")
+    return [_chat(row) for row in rows]
+
+
+async def update_chat(db: Database, chat_id: int, **settings: object) -> None:
+    """Change chat settings; keys are limited to the known setting columns."""
+    unknown = set(settings) - set(_SETTINGS)
+    if unknown:
+        raise ValueError(f"unknown chat settings: {sorted(unknown)}")
+    if not settings:
+        return
+    # Column names come from the fixed whitelist above, never from user input.
+    assignments = ", ".join(f"{column} = ?" for column in settings)
+    async with db.transaction() as conn:
+        await conn.execute(
+            f"UPDATE chats SET {assignments} WHERE id = ?", (*settings.values(), chat_id)
+        )
+
+
+async def ensure_person(
+    db: Database, platform: str, user_key: str, display_name: str, now: float
+) -> Person:
+    """The person keyed by their stable user id; their display name follows the latest one seen."""
+    row = await db.fetchone(
+        "SELECT id, platform, user_key, display_name, units FROM people "
+        "WHERE platform = ? AND user_key = ?",
+        (platform, user_key),
+    )
+    if row is not None and row[3] == display_name:
+        return Person(*row)
+    async with db.transaction() as conn:
+        await conn.execute(
+            "INSERT INTO people (platform, user_key, display_name, updated_at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (platform, user_key) DO UPDATE SET "
+            "display_name = excluded.display_name, updated_at = excluded.updated_at",
+            (platform, user_key, display_name, now),
+        )
+    row = await db.fetchone(
+        "SELECT id, platform, user_key, display_name, units FROM people "
+        "WHERE platform = ? AND user_key = ?",
+        (platform, user_key),
+    )
+    assert row is not None
+    return Person(*row)
+
+
+async def set_person_units(db: Database, person_id: int, units: str | None) -> None:
+    async with db.transaction() as conn:
+        await conn.execute("UPDATE people SET units = ? WHERE id = ?", (units, person_id))
+
+
+async def summary_sent(db: Database, chat_id: int, night: str) -> bool:
+    row = await db.fetchone(
+        "SELECT 1 FROM summary_log WHERE chat_id = ? AND night = ?", (chat_id, night)
+    )
+    return row is not None
+
+
+async def record_summary(
+    db: Database, chat_id: int, night: str, sent_at: float, late: bool = False
+) -> bool:
+    """Record that the report for ``night`` went out; False if it was already recorded."""
+    async with db.transaction() as conn:
+        cursor = await conn.execute(
+            "INSERT INTO summary_log (chat_id, night, sent_at, late) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (chat_id, night) DO NOTHING",
+            (chat_id, night, sent_at, int(late)),
+        )
+        return cursor.rowcount == 1

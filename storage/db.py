@@ -1,0 +1,195 @@
+"""The one SQLite connection: WAL, pragmas, forward-only migrations, one write lock.
+
+Every write goes through ``Database.transaction()``: ``BEGIN IMMEDIATE`` behind an asyncio lock, so the wheel
+flusher and a chat command never interleave half-transactions on the shared connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+log = logging.getLogger(__name__)
+
+# Each entry is one migration, applied in its own transaction; never edit a released one, append a new one.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE wheels (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        created_at REAL NOT NULL
+    );
+    CREATE TABLE wheel_state (
+        wheel_id INTEGER PRIMARY KEY REFERENCES wheels(id),
+        last_raw INTEGER,
+        high_water INTEGER,
+        last_at REAL,
+        updated_at REAL NOT NULL
+    );
+    CREATE TABLE wheel_minutes (
+        wheel_id INTEGER NOT NULL REFERENCES wheels(id),
+        minute INTEGER NOT NULL,
+        revolutions INTEGER NOT NULL,
+        estimated INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (wheel_id, minute)
+    ) WITHOUT ROWID;
+    CREATE TABLE wheel_hours (
+        wheel_id INTEGER NOT NULL REFERENCES wheels(id),
+        hour INTEGER NOT NULL,
+        revolutions INTEGER NOT NULL,
+        estimated INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (wheel_id, hour)
+    ) WITHOUT ROWID;
+    CREATE TABLE sensor_events (
+        id INTEGER PRIMARY KEY,
+        wheel_id INTEGER NOT NULL REFERENCES wheels(id),
+        at REAL NOT NULL,
+        kind TEXT NOT NULL,
+        value REAL,
+        detail TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX sensor_events_wheel_at ON sensor_events(wheel_id, at);
+    CREATE TABLE chats (
+        id INTEGER PRIMARY KEY,
+        platform TEXT NOT NULL,
+        chat_key TEXT NOT NULL,
+        title TEXT,
+        timezone TEXT,
+        units TEXT,
+        summary_time TEXT,
+        summary_enabled INTEGER,
+        created_at REAL NOT NULL,
+        UNIQUE (platform, chat_key)
+    );
+    CREATE TABLE people (
+        id INTEGER PRIMARY KEY,
+        platform TEXT NOT NULL,
+        user_key TEXT NOT NULL,
+        display_name TEXT NOT NULL,
+        units TEXT,
+        updated_at REAL NOT NULL,
+        UNIQUE (platform, user_key)
+    );
+    CREATE TABLE runs (
+        id INTEGER PRIMARY KEY,
+        chat_id INTEGER NOT NULL REFERENCES chats(id),
+        person_id INTEGER NOT NULL REFERENCES people(id),
+        distance_m REAL NOT NULL CHECK (distance_m > 0),
+        duration_s REAL CHECK (duration_s IS NULL OR duration_s > 0),
+        day TEXT NOT NULL,
+        ran_at REAL NOT NULL,
+        logged_at REAL NOT NULL,
+        deleted_at REAL
+    );
+    CREATE INDEX runs_chat_ran_at ON runs(chat_id, ran_at);
+    CREATE TABLE summary_log (
+        chat_id INTEGER NOT NULL REFERENCES chats(id),
+        night TEXT NOT NULL,
+        sent_at REAL NOT NULL,
+        late INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (chat_id, night)
+    );
+    """,
+)
+
+
+class StorageError(Exception):
+    """The database cannot be opened or is newer than this program."""
+
+
+class Database:
+    """One aiosqlite connection shared by the whole process."""
+
+    def __init__(self, connection: aiosqlite.Connection, path: Path) -> None:
+        self._connection = connection
+        self.path = path
+        self._write_lock = asyncio.Lock()
+        self.commits = 0  # for benchmarks and the "no writes while idle" tests
+
+    @classmethod
+    async def open(cls, path: Path | str) -> Database:
+        path = Path(path)
+        if str(path) != ":memory:" and path.parent and not path.parent.exists():
+            raise StorageError(f"{path}: the folder {path.parent} does not exist")
+        try:
+            connection = await aiosqlite.connect(path, isolation_level=None)
+        except Exception as err:  # sqlite3 errors come in several flavours
+            raise StorageError(f"{path}: cannot open the database ({err})") from err
+        db = cls(connection, path)
+        try:
+            await db._configure()
+            await db._migrate()
+        except BaseException:
+            await connection.close()
+            raise
+        return db
+
+    async def _configure(self) -> None:
+        conn = self._connection
+        await conn.execute("PRAGMA busy_timeout = 5000")
+        mode = await (await conn.execute("PRAGMA journal_mode = WAL")).fetchone()
+        if mode and str(mode[0]).lower() != "wal" and str(self.path) != ":memory:":
+            log.warning("SQLite refused WAL mode (got %s); continuing", mode[0])
+        await conn.execute("PRAGMA synchronous = NORMAL")
+        await conn.execute("PRAGMA foreign_keys = ON")
+
+    async def _migrate(self) -> None:
+        version = await self.scalar("PRAGMA user_version")
+        if version > len(MIGRATIONS):
+            raise StorageError(
+                f"{self.path}: written by a newer hamsterbot (schema {version}); upgrade hamsterbot"
+            )
+        for number in range(version + 1, len(MIGRATIONS) + 1):
+            log.info("Migrating database %s to schema %d", self.path, number)
+            async with self.transaction() as conn:
+                for statement in _statements(MIGRATIONS[number - 1]):
+                    await conn.execute(statement)
+                # PRAGMA does not take parameters; ``number`` is our own integer.
+                await conn.execute(f"PRAGMA user_version = {int(number)}")
+
+    async def close(self) -> None:
+        await self._connection.close()
+
+    async def __aenter__(self) -> Database:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """``BEGIN IMMEDIATE`` ... ``COMMIT``, rolled back on any exception (cancellation included)."""
+        async with self._write_lock:
+            conn = self._connection
+            await conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                await asyncio.shield(conn.execute("ROLLBACK"))
+                raise
+            await conn.execute("COMMIT")
+            self.commits += 1
+
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        async with self._connection.execute(sql, params) as cursor:
+            return [tuple(row) for row in await cursor.fetchall()]
+
+    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
+        async with self._connection.execute(sql, params) as cursor:
+            row = await cursor.fetchone()
+        return tuple(row) if row is not None else None
+
+    async def scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        row = await self.fetchone(sql, params)
+        return row[0] if row else None
+
+
+def _statements(script: str) -> Iterable[str]:
+    # The migrations are our own DDL without semicolons inside literals, so a plain split is safe.
+    return (part.strip() for part in script.split(";") if part.strip())

@@ -1,0 +1,108 @@
+"""People's runs. Distances in metres, times in UTC epoch seconds; undo is a soft delete."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from storage.db import Database
+
+_RUN_COLUMNS = (
+    "runs.id, runs.chat_id, runs.person_id, people.display_name, runs.distance_m, "
+    "runs.duration_s, runs.day, runs.ran_at, runs.logged_at"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    id: int
+    chat_id: int
+    person_id: int
+    display_name: str
+    distance_m: float
+    duration_s: float | None
+    day: date
+    ran_at: float
+    logged_at: float
+
+
+def _run(row: tuple) -> Run:
+    return Run(*row[:6], date.fromisoformat(row[6]), *row[7:])
+
+
+async def add_run(
+    db: Database,
+    *,
+    chat_id: int,
+    person_id: int,
+    distance_m: float,
+    duration_s: float | None,
+    day: date,
+    ran_at: float,
+    logged_at: float,
+) -> int:
+    async with db.transaction() as conn:
+        cursor = await conn.execute(
+            "INSERT INTO runs (chat_id, person_id, distance_m, duration_s, day, ran_at, logged_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (chat_id, person_id, distance_m, duration_s, day.isoformat(), ran_at, logged_at),
+        )
+        run_id = cursor.lastrowid
+    assert run_id is not None
+    return run_id
+
+
+async def recent_runs(db: Database, chat_id: int, person_id: int, limit: int = 10) -> list[Run]:
+    rows = await db.fetchall(
+        f"SELECT {_RUN_COLUMNS} FROM runs JOIN people ON people.id = runs.person_id "
+        "WHERE runs.chat_id = ? AND runs.person_id = ? AND runs.deleted_at IS NULL "
+        "ORDER BY runs.ran_at DESC, runs.id DESC LIMIT ?",
+        (chat_id, person_id, limit),
+    )
+    return [_run(row) for row in rows]
+
+
+async def get_run(db: Database, chat_id: int, run_id: int) -> Run | None:
+    """A live run of this chat; runs of other chats are invisible here."""
+    row = await db.fetchone(
+        f"SELECT {_RUN_COLUMNS} FROM runs JOIN people ON people.id = runs.person_id "
+        "WHERE runs.chat_id = ? AND runs.id = ? AND runs.deleted_at IS NULL",
+        (chat_id, run_id),
+    )
+    return _run(row) if row else None
+
+
+async def last_logged_run(db: Database, chat_id: int, person_id: int) -> Run | None:
+    row = await db.fetchone(
+        f"SELECT {_RUN_COLUMNS} FROM runs JOIN people ON people.id = runs.person_id "
+        "WHERE runs.chat_id = ? AND runs.person_id = ? AND runs.deleted_at IS NULL "
+        "ORDER BY runs.logged_at DESC, runs.id DESC LIMIT 1",
+        (chat_id, person_id),
+    )
+    return _run(row) if row else None
+
+
+async def delete_run(db: Database, chat_id: int, run_id: int, now: float) -> bool:
+    async with db.transaction() as conn:
+        cursor = await conn.execute(
+            "UPDATE runs SET deleted_at = ? WHERE chat_id = ? AND id = ? AND deleted_at IS NULL",
+            (now, chat_id, run_id),
+        )
+        return cursor.rowcount == 1
+
+
+async def runs_between(
+    db: Database, start: float, end: float, chat_id: int | None = None
+) -> list[Run]:
+    """Live runs with ``start <= ran_at < end``, oldest first (for charts and export)."""
+    where = "runs.deleted_at IS NULL AND runs.ran_at >= ? AND runs.ran_at < ?"
+    params: tuple = (start, end)
+    if chat_id is not None:
+        where += " AND runs.chat_id = ?"
+        params += (chat_id,)
+    rows = await db.fetchall(
+        f"SELECT {_RUN_COLUMNS} FROM runs JOIN people ON people.id = runs.person_id "
+        f"WHERE {where} ORDER BY runs.ran_at, runs.id",
+        params,
+    )
+    return [_run(row) for row in rows]

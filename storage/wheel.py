@@ -1,0 +1,180 @@
+"""Credited revolutions -> minute buckets, hourly rollups and counter state, in one transaction.
+
+The counter state is written in the same transaction as the buckets it produced. After a crash either both are
+on disk or neither is; in the second case the next reading's difference from the persisted counter credits the
+lost revolutions again, exactly once. Nothing is written while the wheel is idle.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+
+from sensors.counter import CounterState, Credit
+from storage.db import Database
+
+log = logging.getLogger(__name__)
+
+MINUTE = 60
+HOUR = 3600
+
+
+@dataclass(frozen=True, slots=True)
+class SensorEvent:
+    at: float
+    kind: str  # connected, disconnected, battery, baseline, reset, glitch, rebaseline, ...
+    value: float | None = None
+    detail: str = ""
+
+
+def spread_credit(credit: Credit) -> list[tuple[int, int]]:
+    """Split a credit over the minutes of ``(start, end]`` in proportion to time, exactly.
+
+    Returns ``(minute_start_epoch, revolutions)`` pairs with non-zero revolutions whose sum is exactly
+    ``credit.revolutions``. Integer milliseconds keep the split free of float rounding.
+    """
+    revolutions = credit.revolutions
+    start_ms = round(credit.start * 1000)
+    end_ms = round(credit.end * 1000)
+    if end_ms <= start_ms:
+        return [((round(credit.end * 1000) // 1000) // MINUTE * MINUTE, revolutions)]
+    span = end_ms - start_ms
+    # The reading at ``end`` belongs to its minute; ``start`` itself was already counted before.
+    first_minute = (start_ms // 1000) // MINUTE
+    last_minute = ((end_ms - 1) // 1000) // MINUTE
+    minute_ms = MINUTE * 1000
+    if last_minute - first_minute + 1 > revolutions:
+        return _spread_sparse(revolutions, start_ms, span, first_minute, last_minute)
+    buckets = []
+    given = 0
+    for minute in range(first_minute, last_minute + 1):
+        boundary = min((minute + 1) * minute_ms, end_ms)
+        cumulative = revolutions * (boundary - start_ms) // span
+        if cumulative > given:
+            buckets.append((minute * MINUTE, cumulative - given))
+            given = cumulative
+    return buckets
+
+
+def _spread_sparse(
+    revolutions: int, start_ms: int, span: int, first_minute: int, last_minute: int
+) -> list[tuple[int, int]]:
+    """Fewer revolutions than minutes: place each revolution where the cumulative share crosses it."""
+    minute_ms = MINUTE * 1000
+    counts: dict[int, int] = defaultdict(int)
+    for k in range(1, revolutions + 1):
+        # Smallest instant at which revolutions * (t - start) // span >= k.
+        instant = start_ms + -(-k * span // revolutions)
+        minute = min(max((instant - 1) // minute_ms, first_minute), last_minute)
+        counts[minute] += 1
+    return [(minute * MINUTE, n) for minute, n in sorted(counts.items())]
+
+
+class WheelStore:
+    """Buffers one wheel's credits and events and writes them in one transaction per flush."""
+
+    def __init__(self, db: Database, wheel_id: int, name: str, state: CounterState) -> None:
+        self._db = db
+        self.wheel_id = wheel_id
+        self.name = name
+        self.state = state  # the counter state that matches what is on disk plus the buffer
+        self._minutes: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+        self._events: list[SensorEvent] = []
+        self._dirty = False
+
+    @classmethod
+    async def open(cls, db: Database, name: str) -> WheelStore:
+        """Load (or create) the wheel called ``name`` and its persisted counter state."""
+        now = time.time()
+        async with db.transaction() as conn:
+            await conn.execute(
+                "INSERT INTO wheels (name, created_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
+                (name, now),
+            )
+        wheel_id = await db.scalar("SELECT id FROM wheels WHERE name = ?", (name,))
+        row = await db.fetchone(
+            "SELECT last_raw, high_water, last_at FROM wheel_state WHERE wheel_id = ?", (wheel_id,)
+        )
+        state = CounterState(*row) if row else CounterState(None, None, None)
+        return cls(db, wheel_id, name, state)
+
+    @property
+    def pending(self) -> bool:
+        return self._dirty
+
+    def record(self, credit: Credit | None, events: list[SensorEvent], state: CounterState) -> None:
+        """Buffer one counter update. Only credits and events make the wheel dirty."""
+        if credit is not None:
+            column = 1 if credit.estimated else 0
+            for minute, revolutions in spread_credit(credit):
+                bucket = self._minutes[minute]
+                bucket[0] += revolutions
+                bucket[1] += revolutions * column
+            self._dirty = True
+        if events:
+            self._events.extend(events)
+            self._dirty = True
+        self.state = state
+
+    def add_event(self, event: SensorEvent) -> None:
+        self._events.append(event)
+        self._dirty = True
+
+    async def flush(self) -> bool:
+        """Write the buffer; returns whether anything was committed. On failure the buffer is kept."""
+        if not self._dirty:
+            return False
+        minutes, events, state = self._minutes, self._events, self.state
+        self._minutes, self._events, self._dirty = defaultdict(lambda: [0, 0]), [], False
+        try:
+            await self._write(minutes, events, state)
+        except BaseException:
+            self._restore(minutes, events)
+            raise
+        return True
+
+    def _restore(self, minutes: dict[int, list[int]], events: list[SensorEvent]) -> None:
+        for minute, (revolutions, estimated) in minutes.items():
+            bucket = self._minutes[minute]
+            bucket[0] += revolutions
+            bucket[1] += estimated
+        self._events[:0] = events
+        self._dirty = True
+
+    async def _write(
+        self, minutes: dict[int, list[int]], events: list[SensorEvent], state: CounterState
+    ) -> None:
+        hours: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+        for minute, (revolutions, estimated) in minutes.items():
+            hour = hours[minute // HOUR * HOUR]
+            hour[0] += revolutions
+            hour[1] += estimated
+        wheel = self.wheel_id
+        async with self._db.transaction() as conn:
+            await conn.executemany(
+                "INSERT INTO wheel_minutes (wheel_id, minute, revolutions, estimated) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (wheel_id, minute) DO UPDATE SET "
+                "revolutions = revolutions + excluded.revolutions, "
+                "estimated = estimated + excluded.estimated",
+                [(wheel, m, r, e) for m, (r, e) in minutes.items()],
+            )
+            await conn.executemany(
+                "INSERT INTO wheel_hours (wheel_id, hour, revolutions, estimated) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (wheel_id, hour) DO UPDATE SET "
+                "revolutions = revolutions + excluded.revolutions, "
+                "estimated = estimated + excluded.estimated",
+                [(wheel, h, r, e) for h, (r, e) in hours.items()],
+            )
+            await conn.executemany(
+                "INSERT INTO sensor_events (wheel_id, at, kind, value, detail) VALUES (?, ?, ?, ?, ?)",
+                [(wheel, e.at, e.kind, e.value, e.detail) for e in events],
+            )
+            await conn.execute(
+                "INSERT INTO wheel_state (wheel_id, last_raw, high_water, last_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (wheel_id) DO UPDATE SET "
+                "last_raw = excluded.last_raw, high_water = excluded.high_water, "
+                "last_at = excluded.last_at, updated_at = excluded.updated_at",
+                (wheel, state.last_raw, state.high_water, state.last_at, time.time()),
+            )
