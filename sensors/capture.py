@@ -77,7 +77,10 @@ def _split(text: str) -> list[str]:
 
 
 def parse_received_at(field: str) -> float:
-    """Read a ``received_at`` field: epoch seconds or ISO 8601 (naive means UTC) -> epoch seconds."""
+    """Read a ``received_at`` field: epoch seconds or ISO 8601 (naive means UTC) -> epoch seconds.
+
+    Raises ValueError, with a message fit for a problem report, when it is neither.
+    """
     text = field.strip()
     if not text:
         raise _BadLine("received_at is empty")
@@ -101,7 +104,10 @@ def parse_received_at(field: str) -> float:
 
 
 def parse_payload_hex(field: str) -> bytes:
-    """Read a ``payload_hex`` field (case-insensitive; spaces, colons, hyphens ignored) -> bytes."""
+    """Read a ``payload_hex`` field (case-insensitive; spaces, colons, hyphens ignored) -> bytes.
+
+    Raises ValueError when it is not an even number of hex digits.
+    """
     digits = field.strip().translate(_HEX_SEPARATORS)
     if len(digits) % 2:
         raise _BadLine(f"payload_hex has an odd number of hex digits: {field.strip()!r}")
