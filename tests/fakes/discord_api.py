@@ -428,8 +428,14 @@ class FakeDiscord:
         """Answer the next ``times`` requests whose path contains route_substring with an error."""
         self._failures.append(_Failure(route_substring, status, retry_after, method, times))
 
-    async def drop_gateway(self, code: int = 4000) -> None:
-        """Close every live gateway connection the way a network blip or Discord restart would."""
+    async def drop_gateway(self, code: int = 4000, *, forget_sessions: bool = False) -> None:
+        """Close every live gateway connection the way a network blip or Discord restart would.
+
+        discord.py answers with a RESUME; with ``forget_sessions`` that RESUME is refused
+        (INVALID_SESSION) and the client has to IDENTIFY again from scratch.
+        """
+        if forget_sessions:
+            self._sessions.clear()
         for connection in list(self._connections):
             await connection.ws.close(code=code, message=b"dropped by test")
 
