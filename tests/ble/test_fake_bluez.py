@@ -4,7 +4,12 @@ import asyncio
 
 import pytest
 from bleak import BleakClient, BleakScanner
-from bleak.exc import BleakBluetoothNotAvailableError, BleakDBusError, BleakError
+from bleak.exc import (
+    BleakBluetoothNotAvailableError,
+    BleakDBusError,
+    BleakError,
+    BleakGATTProtocolError,
+)
 from dbus_fast import Message, MessageType
 from dbus_fast.aio import MessageBus
 
@@ -270,6 +275,9 @@ async def test_kill_while_connected_does_not_hang(fake_bluez: FakeBluez) -> None
     )
     async with asyncio.timeout(5):
         await fake_bluez.kill()
+        await asyncio.sleep(0.05)
+        assert dropped == []  # a crashed bluetoothd sends nothing
+        assert client.is_connected
         # bleak does not watch the org.bluez name, so it only learns from the next call
         with pytest.raises(BleakDBusError) as excinfo:
             await client.read_gatt_char(CSC_FEATURE)
@@ -323,3 +331,54 @@ async def test_count_bus_connections_sees_a_new_connection(private_bus: PrivateB
     finally:
         bus.disconnect()
         await bus.wait_for_disconnect()
+
+
+async def test_kill_while_connect_is_pending_answers_the_connect(fake_bluez: FakeBluez) -> None:
+    fake_bluez.add_device(WHEEL)
+    fake_bluez.hang_connect(WHEEL)
+    device = await BleakScanner.find_device_by_address(WHEEL, timeout=SCAN_TIMEOUT)
+    assert device is not None
+    connecting = asyncio.create_task(BleakClient(device, timeout=3).connect())
+    await fake_bluez.wait_for(lambda: fake_bluez.connect_calls == 1)
+    async with asyncio.timeout(3):
+        await fake_bluez.kill()
+        with pytest.raises(BleakDBusError) as excinfo:
+            await connecting
+    assert excinfo.value.dbus_error == "org.bluez.Error.Failed"
+
+
+async def test_drop_then_disconnect_releases_the_client_bus(
+    fake_bluez: FakeBluez, private_bus: PrivateBus
+) -> None:
+    fake_bluez.add_device(WHEEL)
+    device = await BleakScanner.find_device_by_address(WHEEL, timeout=SCAN_TIMEOUT)
+    assert device is not None
+    baseline = await count_bus_connections(private_bus.address)
+    dropped = asyncio.Event()
+    client = BleakClient(
+        device, timeout=SCAN_TIMEOUT, disconnected_callback=lambda _c: dropped.set()
+    )
+    await client.connect()
+    fake_bluez.drop_link(WHEEL)
+    async with asyncio.timeout(3):
+        await dropped.wait()
+    # bleak keeps the client's own D-Bus connection open after a drop...
+    assert await count_bus_connections(private_bus.address) == baseline + 1
+    # ...until disconnect() is called
+    await client.disconnect()
+    assert await count_bus_connections(private_bus.address) == baseline
+
+
+async def test_gatt_permissions_and_extra_characteristics(fake_bluez: FakeBluez) -> None:
+    control_point = "00002a55-0000-1000-8000-00805f9b34fb"
+    device = fake_bluez.add_device(WHEEL, extra_characteristics=[(0x2A55, ["write", "indicate"])])
+    client = await _connected_client(fake_bluez)
+    try:
+        with pytest.raises(BleakGATTProtocolError):
+            await client.read_gatt_char(CSC_MEASUREMENT)  # notify only
+        await client.write_gatt_char(control_point, b"\x01\x00\x00\x00\x00", response=True)
+        assert device.characteristic(0x2A55).writes == [b"\x01\x00\x00\x00\x00"]
+        handles = sorted(c.handle for c in client.services.characteristics.values())
+        assert len(handles) == len(set(handles)) == 3
+    finally:
+        await client.disconnect()

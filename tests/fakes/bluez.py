@@ -65,7 +65,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -301,7 +301,13 @@ class _Device(ServiceInterface):
 
     @dbus_method()
     async def Connect(self) -> None:
-        await self._fake._connect(self._device)
+        task = asyncio.current_task()
+        assert task is not None
+        self._fake._inflight_connects.add(task)
+        try:
+            await self._fake._connect(self._device)
+        finally:
+            self._fake._inflight_connects.discard(task)
 
     @dbus_method()
     def Disconnect(self) -> None:
@@ -603,6 +609,8 @@ class FakeBluez:
         self._adapter = _Adapter(self)
         self._advertiser: asyncio.Task[None] | None = None
         self._timers: set[asyncio.TimerHandle] = set()
+        self._inflight_connects: set[asyncio.Task[Any]] = set()
+        self._changed = asyncio.Event()
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -635,12 +643,18 @@ class FakeBluez:
         bus = self._bus
         if bus is None:
             return
+        # a bus that died under us (daemon gone) can neither send nor release anything
+        alive = bus.connected
         for device in self.devices.values():
             self._fail_pending_connect(device, "Operation was cancelled")
+        if self._inflight_connects and alive:
+            # let the cancelled Connect calls send their error replies before the bus goes away
+            await asyncio.wait(self._inflight_connects)
+        for device in self.devices.values():
             if device.connected:
-                self._end_link(device, emit=graceful)
-        self._stop_discovery_state(emit=graceful)
-        if graceful:
+                self._end_link(device, emit=graceful and alive)
+        self._stop_discovery_state(emit=graceful and alive)
+        if graceful and alive:
             for device in self.devices.values():
                 self._unexport_device(device)
             bus.unexport(ADAPTER_PATH)
@@ -648,10 +662,13 @@ class FakeBluez:
             timer.cancel()
         self._timers.clear()
         self._bus = None
-        with contextlib.suppress(Exception):
-            await bus.release_name(BLUEZ_SERVICE)
+        if alive:
+            with contextlib.suppress(Exception):
+                await bus.release_name(BLUEZ_SERVICE)
         bus.disconnect()
-        await bus.wait_for_disconnect()
+        with contextlib.suppress(Exception):
+            # replays the error that killed the bus, if it died on its own
+            await bus.wait_for_disconnect()
         # _finalize unexported everything without signals; forget interface bookkeeping
         for device in self.devices.values():
             device.interface = None
@@ -761,13 +778,14 @@ class FakeBluez:
         if on == self.powered:
             return
         self.powered = on
+        # Powered goes first so a client woken by the drops already sees the adapter off
+        self._adapter.emit_properties_changed({"Powered": on})
         if not on:
             for device in self.devices.values():
                 self._fail_pending_connect(device, "Operation was cancelled")
                 if device.connected:
                     self._end_link(device)
             self._stop_discovery_state(emit=True)
-        self._adapter.emit_properties_changed({"Powered": on})
 
     def set_battery_level(self, address: str, level: int) -> None:
         """Change the battery level; emitted as ``Battery1.Percentage`` or a 0x2A19 notification."""
@@ -829,6 +847,19 @@ class FakeBluez:
         device.hang = on
         if not on and device.pending_connect is not None and device.advertising:
             device.pending_connect.set_result(None)
+
+    async def wait_for(self, condition: Callable[[], bool], within: float = 3.0) -> None:
+        """Wait until ``condition()`` holds; it is re-checked after every client call and control.
+
+        Raises TimeoutError after ``within`` seconds so a broken client fails instead of hanging.
+        """
+        async with asyncio.timeout(within):
+            while not condition():
+                self._changed.clear()
+                await self._changed.wait()
+
+    def _touch(self) -> None:
+        self._changed.set()
 
     @property
     def connect_calls(self) -> int:
@@ -951,6 +982,7 @@ class FakeBluez:
 
     async def _connect(self, device: FakeDevice) -> None:
         device.connect_calls += 1
+        self._touch()
         if not self.powered:
             raise DBusError(_ERR_NOT_READY, "Resource Not Ready")
         if device.connected:
@@ -973,9 +1005,11 @@ class FakeBluez:
         self._export_gatt(device)
         device.services_resolved = True
         device.interface.emit_properties_changed({"ServicesResolved": True})
+        self._touch()
 
     def _disconnect(self, device: FakeDevice) -> None:
         device.disconnect_calls += 1
+        self._touch()
         self._fail_pending_connect(device, "Operation was cancelled")
         if device.connected:
             self._end_link(device)
@@ -991,6 +1025,7 @@ class FakeBluez:
                 char.notifying = False
         device.connected = False
         device.services_resolved = False
+        self._touch()
         if emit and device.interface is not None:
             device.interface.emit_properties_changed({"ServicesResolved": False})
             device.interface.emit_properties_changed({"Connected": False})
@@ -1015,9 +1050,11 @@ class FakeBluez:
             raise DBusError(_ERR_NOT_PERMITTED, "Write not permitted")
         char.writes.append(value)
         char.value = value
+        self._touch()
 
     def _start_notify(self, char: FakeCharacteristic) -> None:
         char.device.start_notify_calls += 1
+        self._touch()
         self._require_link(char.device)
         if not char.can_notify:
             raise DBusError(_ERR_NOT_SUPPORTED, "Operation is not supported")
@@ -1026,6 +1063,7 @@ class FakeBluez:
         if char.notifying:
             return
         char.notifying = True
+        self._touch()
         if char.interface is not None:
             char.interface.emit_properties_changed({"Notifying": True})
 
@@ -1039,6 +1077,7 @@ class FakeBluez:
 
     def _acquire_notify(self, char: FakeCharacteristic) -> list[Any]:
         char.device.start_notify_calls += 1
+        self._touch()
         self._require_link(char.device)
         if not char.can_notify:
             raise DBusError(_ERR_NOT_SUPPORTED, "Operation is not supported")
