@@ -65,6 +65,13 @@ class PingBot(discord.Client):
             picture = discord.File(io.BytesIO(PNG_BYTES), filename="chart.png")
             await interaction.followup.send("last night", file=picture)
 
+        @self.tree.command(description="Think first, then answer privately")
+        async def ponder(interaction: discord.Interaction) -> None:
+            await interaction.response.defer(ephemeral=True, thinking=True)
+            await interaction.edit_original_response(content="pondered")
+            original = await interaction.original_response()
+            await interaction.followup.send(f"said {original.content!r}", ephemeral=True)
+
         @self.tree.command(description="Cheer someone on")
         async def cheer(interaction: discord.Interaction, who: discord.Member, km: float) -> None:
             await interaction.response.send_message(
@@ -134,7 +141,14 @@ async def test_sync_records_the_guild_commands_with_ids(
     fake_discord: FakeDiscord, bot: PingBot
 ) -> None:
     registered = fake_discord.registered_commands(fake_discord.guild.id)
-    assert sorted(c["name"] for c in registered) == ["chart", "cheer", "ping", "whisper", "whoami"]
+    assert sorted(c["name"] for c in registered) == [
+        "chart",
+        "cheer",
+        "ping",
+        "ponder",
+        "whisper",
+        "whoami",
+    ]
     ping = next(c for c in registered if c["name"] == "ping")
     assert ping["options"][0]["name"] == "word"
     assert ping["options"][0]["type"] == 3
@@ -176,6 +190,16 @@ async def test_deferred_reply_then_followup_with_file(
     assert deferral.kind == "callback" and deferral.callback_type == 5
     assert followup.content == "last night"
     assert [(f.filename, f.data) for f in followup.files] == [("chart.png", PNG_BYTES)]
+
+
+async def test_deferred_ephemeral_reply_edited_then_read_back(
+    fake_discord: FakeDiscord, bot: PingBot
+) -> None:
+    interaction_id = await _run(fake_discord, "ponder")
+    followup = await fake_discord.wait_for(_for(interaction_id, "followup"))
+    edit = await fake_discord.wait_for(_for(interaction_id, "edit_original"))
+    assert (edit.content, edit.ephemeral) == ("pondered", True)
+    assert (followup.content, followup.ephemeral) == ("said 'pondered'", True)
 
 
 async def test_autocomplete_offers_matching_choices(
