@@ -25,6 +25,17 @@ Which bleak 3.1 calls each part serves
 - ``Battery1.Percentage``: only visible through bleak's D-Bus cache (bleak has no battery API): the
   BLE code must read it itself (``Properties.Get`` on the device path) or use GATT 0x2A19.
 
+Test controls (all on :class:`FakeBluez`; plain methods only queue D-Bus signals)
+-------------------------------------------------------------------------------
+``await start()`` / ``await stop()`` / ``await kill(graceful=False)`` / ``await restart()``;
+``add_device(address, ...) -> FakeDevice``, ``device(address)``, ``remove_device(address)``;
+``set_advertising(address, on)``, ``notify(address, char_uuid, payload) -> bool``,
+``drop_link(address)``, ``refuse_connect(address, times=1, error=..., message=...)``,
+``hang_connect(address, on=True)``, ``set_powered(on)``, ``set_battery_level(address, level)``;
+``await wait_for(condition, within=3.0)`` (re-checked after every client call, instead of sleeping);
+counters ``connect_calls``, ``disconnect_calls``, ``start_notify_calls`` (also per ``FakeDevice``),
+``FakeDevice.characteristic(uuid).writes`` for writes.
+
 Realism choices
 ---------------
 - ``battery1=True`` models BlueZ >= 5.48 with its battery plugin: the plugin claims the Battery Service,
@@ -37,25 +48,43 @@ Realism choices
 
 Measured behaviour of bleak 3.1 against this fake (useful for ``sensors/ble.py``)
 --------------------------------------------------------------------------------
-- ``drop_link``: the ``disconnected_callback`` runs once, promptly; ``client.is_connected`` is False
-  right after. Calling ``client.disconnect()`` afterwards is a no-op.
-- ``kill()`` (bluetoothd crashed, name gone, no signals): bleak does NOT watch ``NameOwnerChanged``, so
-  no ``disconnected_callback`` fires and ``is_connected`` stays True. The next GATT call raises
-  ``BleakDBusError`` (``org.freedesktop.DBus.Error.ServiceUnknown``); ``client.disconnect()`` then raises
-  the same error but still runs the ``disconnected_callback`` and closes the client's D-Bus connection.
-  A new scan/connect raises ``BleakDBusError`` (ServiceUnknown) until ``restart()``; after
-  ``restart()`` scanning and connecting work again with the same process (the manager cache is
-  refreshed by ``InterfacesAdded``).
-- ``kill(graceful=True)`` (``systemctl stop bluetooth``): links are dropped first, so the
+Times were measured in the dev container, for orientation only (no test asserts them).
+
+- Scan: ``find_device_by_address`` returns after the first advertisement (~0.1 s with the default
+  ``adv_interval`` 0.05 s); for a device that is not advertising it returns None after its timeout.
+  bleak filters ``service_uuids`` on its side too, so the filter works even without the adapter's.
+- Connect ~20 ms; ``disconnect()`` ~10 ms and runs the ``disconnected_callback`` once.
+- ``drop_link``: the ``disconnected_callback`` runs once within a few ms, ``is_connected`` is False.
+  bleak keeps that client's own D-Bus connection open until ``client.disconnect()`` is called (which
+  then sends nothing and only closes it): always call ``disconnect()`` after a drop, or leak.
+- D-Bus connections: bleak's shared manager holds one per event loop, each connected ``BleakClient``
+  one more. ``count_bus_connections`` sees both (the fake itself is one too).
+- ``kill()`` (bluetoothd crashed, no signals): bleak does NOT watch ``NameOwnerChanged``, so no
+  ``disconnected_callback`` fires and ``is_connected`` stays True. The next GATT call raises
+  ``BleakDBusError`` with ``dbus_error == "org.freedesktop.DBus.Error.ServiceUnknown"``;
+  ``client.disconnect()`` raises the same error but still runs the ``disconnected_callback`` and
+  closes the client's D-Bus connection. Scans and connects (by address too) raise the same
+  ``BleakDBusError`` -- not ``BleakDeviceNotFoundError`` nor ``BleakBluetoothNotAvailableError`` --
+  until ``restart()``; afterwards the same process and even the same ``BleakClient`` reconnect.
+  A Connect pending during ``kill()`` fails with ``org.bluez.Error.Failed``. Only a watchdog (no
+  notification for N seconds) notices a crashed bluetoothd while nothing else is being called.
+- ``kill(graceful=True)`` / ``stop()`` (``systemctl stop bluetooth``): links are dropped first, so the
   ``disconnected_callback`` fires as on a drop.
-- A refused connect raises ``BleakDBusError`` whose ``dbus_error`` is the error name given; bleak does
-  not retry except for ``org.bluez.Error.Failed`` with text ``le-connection-abort-by-local``.
-- A hung connect raises ``TimeoutError`` after the client's timeout, and bleak then calls ``Disconnect``
-  (counted in ``disconnect_calls``).
-- Each ``BleakClient`` connection opens one extra D-Bus connection (closed by ``disconnect()`` or after
-  a drop when ``disconnect()`` is called); bleak's shared manager keeps one more per event loop.
+- The dbus-daemon itself dying (``PrivateBus.close()``): bleak's manager notices, logs a warning and
+  runs every ``disconnected_callback`` within a few ms; ``disconnect()`` afterwards does not raise.
+- ``set_powered(False)``: links drop (callback fires) and scans raise
+  ``BleakBluetoothNotAvailableError`` (reason ``POWERED_OFF``). After ``set_powered(True)`` bleak only
+  sees the adapter on once the signal is processed, so the very next scan may still raise that.
+- A refused connect raises ``BleakDBusError`` whose ``dbus_error`` is the error given (default
+  ``org.bluez.Error.Failed`` / "Software caused connection abort"); bleak does not retry except for
+  ``org.bluez.Error.Failed`` with text ``le-connection-abort-by-local``.
+- A hung connect (``hang_connect`` or a sleeping sensor) raises ``TimeoutError`` after the client's
+  ``timeout``, and bleak then calls ``Disconnect`` (counted in ``disconnect_calls``) to cancel it.
+- ``read_gatt_char`` on a characteristic without "read" raises ``BleakGATTProtocolError``.
 - bleak probes ``bluetoothctl --version`` once per process before the first connect; without it on
-  PATH it logs a warning and assumes BlueZ >= 5.55.
+  PATH it logs a warning and assumes BlueZ >= 5.55 (the fixture puts a fake one first on PATH).
+- A test that ends with a client still connected gets "Future exception was never retrieved
+  (EOFError)" noise when the daemon stops: disconnect clients in ``finally``.
 """
 
 import asyncio
