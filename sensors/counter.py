@@ -170,6 +170,7 @@ class RevolutionCounter:
         """Account for one reading of the cumulative counter ``raw`` taken at ``at``."""
         if not math.isfinite(at):
             raise ValueError(f"reading time must be finite, got {at!r}")
+        at = float(at)
         raw %= self._modulus
         if self._last_raw is None:
             self._accept(raw, at, new_high_water=True)
