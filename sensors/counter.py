@@ -245,5 +245,6 @@ class RevolutionCounter:
 
     @staticmethod
     def _event(kind: str, at: float, detail: str, credit: Credit | None = None) -> Update:
-        _LOGGER.info("wheel counter %s: %s", kind, detail)
+        # Debug only: the caller records and logs events with the wheel's name.
+        _LOGGER.debug("wheel counter %s: %s", kind, detail)
         return Update(credit=credit, events=(CounterEvent(kind=kind, at=at, detail=detail),))
