@@ -382,3 +382,22 @@ async def test_gatt_permissions_and_extra_characteristics(fake_bluez: FakeBluez)
         assert len(handles) == len(set(handles)) == 3
     finally:
         await client.disconnect()
+
+
+async def test_pending_connect_completes_when_sensor_wakes(fake_bluez: FakeBluez) -> None:
+    fake_bluez.add_device(WHEEL)
+    device = await BleakScanner.find_device_by_address(WHEEL, timeout=SCAN_TIMEOUT)
+    assert device is not None
+    fake_bluez.set_advertising(WHEEL, False)
+    client = BleakClient(device, timeout=3)
+    connecting = asyncio.create_task(client.connect())
+    await fake_bluez.wait_for(lambda: fake_bluez.device(WHEEL).pending_connect is not None)
+    assert not connecting.done()
+    fake_bluez.set_advertising(WHEEL, True)
+    async with asyncio.timeout(3):
+        await connecting
+    try:
+        assert client.is_connected
+        assert await client.read_gatt_char(CSC_FEATURE) == b"\x01\x00"
+    finally:
+        await client.disconnect()

@@ -700,9 +700,8 @@ class FakeBluez:
             await bus.wait_for_disconnect()
         # _finalize unexported everything without signals; forget interface bookkeeping
         for device in self.devices.values():
+            self._unexport_gatt(device)
             device.interface = None
-            device.battery_interface = None
-            device.gatt_paths.clear()
 
     async def restart(self) -> None:
         """Come back after :meth:`kill`: adapter powered, devices known but unconnected."""
@@ -735,6 +734,8 @@ class FakeBluez:
         (uuid, flags) go into a vendor service 0xFFF0.
         """
         address = address.upper()
+        if address in self.devices:
+            raise ValueError(f"device {address} already added")
         if service_uuids is None:
             service_uuids = [CSC_SERVICE] if csc else []
         device = FakeDevice(
@@ -777,8 +778,6 @@ class FakeBluez:
         if extras:
             device.gatt.append((EXTRA_SERVICE, extras))
         self._assign_handles(device)
-        if address in self.devices:
-            raise ValueError(f"device {address} already added")
         self.devices[address] = device
         if self._bus is not None:
             self._export_device(device)
@@ -799,8 +798,9 @@ class FakeBluez:
         """A device is only seen by discovery while advertising; ``False`` = sensor asleep."""
         device = self.device(address)
         device.advertising = on
-        if on and device.pending_connect is not None and not device.hang:
-            device.pending_connect.set_result(None)
+        pending = device.pending_connect
+        if on and pending is not None and not pending.done() and not device.hang:
+            pending.set_result(None)
 
     def set_powered(self, on: bool) -> None:
         """Adapter ``Powered``; powering off drops every link and stops discovery."""
@@ -874,8 +874,9 @@ class FakeBluez:
         """Connect never answers until Disconnect (or ``hang_connect(..., False)`` lets it finish)."""
         device = self.device(address)
         device.hang = on
-        if not on and device.pending_connect is not None and device.advertising:
-            device.pending_connect.set_result(None)
+        pending = device.pending_connect
+        if not on and pending is not None and not pending.done() and device.advertising:
+            pending.set_result(None)
 
     async def wait_for(self, condition: Callable[[], bool], within: float = 3.0) -> None:
         """Wait until ``condition()`` holds; it is re-checked after every client call and control.
