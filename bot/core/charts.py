@@ -1,0 +1,169 @@
+"""Charts as PNG bytes: the race (cumulative distance) and the night's hourly activity.
+
+matplotlib is imported the first time a chart is drawn (it costs most of a second at start-up) and always with
+the Agg backend through ``matplotlib.figure.Figure``, which keeps no global pyplot state, so drawing in a worker
+thread (``asyncio.to_thread``) is safe and the bot keeps answering while it renders. Any failure to draw gives
+None: the caller sends its text without the picture.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from bot.core.parsing import METRES_PER_MILE, Units
+
+log = logging.getLogger(__name__)
+
+WIDTH_IN, HEIGHT_IN, DPI = 12.0, 7.0, 100  # 1200 x 700 px: fills a phone screen in landscape
+HAMSTER_COLOUR = "#e8871e"
+PEOPLE_COLOURS = (
+    "#1f77b4",
+    "#2ca02c",
+    "#9467bd",
+    "#d62728",
+    "#17becf",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+)
+_lock = threading.Lock()
+_matplotlib: Any = None
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class RaceLine:
+    """One runner's cumulative distance: ``cumulative_m[i]`` is the total up to ``times[i]`` (epoch seconds)."""
+
+    name: str
+    times: np.ndarray
+    cumulative_m: np.ndarray
+    is_hamster: bool = False
+    local_offsets: np.ndarray | None = field(default=None)  # seconds east of UTC at each time
+
+
+def _unit_metres(units: Units) -> float:
+    return METRES_PER_MILE if units == "mi" else 1000.0
+
+
+def _load() -> Any:
+    """matplotlib with the Agg backend, loaded once; None when it is not installed or broken."""
+    global _matplotlib
+    with _lock:
+        if _matplotlib is None:
+            try:
+                import matplotlib
+
+                matplotlib.use("Agg", force=True)
+                from matplotlib.backends.backend_agg import FigureCanvasAgg
+                from matplotlib.figure import Figure
+
+                _matplotlib = (Figure, FigureCanvasAgg)
+            except Exception:
+                log.warning("matplotlib cannot be loaded; charts are off", exc_info=True)
+                _matplotlib = False
+        return _matplotlib or None
+
+
+def _figure() -> Any:
+    loaded = _load()
+    if loaded is None:
+        return None
+    figure_class, canvas_class = loaded
+    figure = figure_class(figsize=(WIDTH_IN, HEIGHT_IN), dpi=DPI)
+    canvas_class(figure)
+    return figure
+
+
+def _png(figure: Any) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=DPI)
+    return buffer.getvalue()
+
+
+def _style(axes: Any) -> None:
+    axes.grid(True, axis="y", alpha=0.3)
+    axes.spines["top"].set_visible(False)
+    axes.spines["right"].set_visible(False)
+    axes.tick_params(labelsize=14)
+
+
+def draw_hourly(hours: Sequence[tuple[str, float]], title: str, units: Units) -> bytes | None:
+    """Bars of distance per hour (synchronous; call through ``hourly_chart``)."""
+    figure = _figure()
+    if figure is None:
+        return None
+    per_unit = _unit_metres(units)
+    axes = figure.add_subplot(1, 1, 1)
+    labels = [label for label, _ in hours]
+    values = [metres / per_unit for _, metres in hours]
+    axes.bar(range(len(values)), values, color=HAMSTER_COLOUR, width=0.8)
+    axes.set_xticks(range(len(labels)), labels)
+    axes.set_ylabel(units, fontsize=16)
+    axes.set_title(title, fontsize=20)
+    _style(axes)
+    figure.tight_layout()
+    return _png(figure)
+
+
+def draw_race(lines: Sequence[RaceLine], title: str, units: Units) -> bytes | None:
+    """Cumulative distance, one step line per runner, the hamster thick and orange (synchronous)."""
+    figure = _figure()
+    if figure is None:
+        return None
+    per_unit = _unit_metres(units)
+    axes = figure.add_subplot(1, 1, 1)
+    colours = iter(PEOPLE_COLOURS * (len(lines) // len(PEOPLE_COLOURS) + 1))
+    for line in lines:
+        offsets = line.local_offsets if line.local_offsets is not None else 0
+        # Local wall time as naive datetimes: the axis then reads in the chat's clock.
+        when = (np.asarray(line.times, dtype=np.int64) + offsets).astype("datetime64[s]")
+        distance = np.asarray(line.cumulative_m, dtype=np.float64) / per_unit
+        final = float(distance[-1]) if distance.size else 0.0
+        label = f"{line.name} ({final:.2f} {units})"
+        if line.is_hamster:
+            axes.step(
+                when,
+                distance,
+                where="post",
+                color=HAMSTER_COLOUR,
+                linewidth=5,
+                label=label + " hamster",
+                zorder=3,
+            )
+        else:
+            axes.step(when, distance, where="post", color=next(colours), linewidth=2.5, label=label)
+    axes.set_ylabel(f"distance ({units})", fontsize=16)
+    axes.set_title(title, fontsize=20)
+    axes.set_ylim(bottom=0)
+    if lines:
+        axes.legend(loc="upper left", fontsize=14, frameon=False)
+    _style(axes)
+    figure.autofmt_xdate()
+    figure.tight_layout()
+    return _png(figure)
+
+
+async def _render(draw: Any, *args: Any) -> bytes | None:
+    try:
+        return await asyncio.to_thread(draw, *args)
+    except Exception:
+        log.exception("Drawing a chart failed")
+        return None
+
+
+async def hourly_chart(hours: list[tuple[str, float]], *, title: str, units: Units) -> bytes | None:
+    """PNG of distance per hour (``[("22", metres), ...]``), or None when matplotlib cannot render."""
+    return await _render(draw_hourly, list(hours), title, units)
+
+
+async def race_chart(lines: list[RaceLine], *, title: str, units: Units) -> bytes | None:
+    """PNG of the race's cumulative distance lines, or None when matplotlib cannot render."""
+    return await _render(draw_race, list(lines), title, units)

@@ -1,0 +1,226 @@
+"""The hamster's numbers from bucket arrays: nights, sessions, records, sparklines. Pure numpy, no I/O.
+
+Minute buckets arrive as numpy arrays (``storage.queries.MinuteSeries``); everything here works on whole
+arrays, so a night (1,440 minutes) or years of active minutes cost a handful of vectorised operations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+from storage.queries import MinuteSeries
+
+MINUTE = 60
+HOUR = 3600
+# Two or more still minutes end a session: a pause to groom or drink is part of the same run.
+SESSION_GAP_S = 3 * MINUTE
+SPARKS = "▁▂▃▄▅▆▇█"
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    start: int  # epoch of the first active minute
+    end: int  # epoch just after the last active minute
+    revolutions: int
+
+    @property
+    def seconds(self) -> int:
+        return self.end - self.start
+
+
+@dataclass(frozen=True, slots=True)
+class HourBin:
+    start: int  # epoch where this local clock hour begins inside the night
+    hour: int  # local clock hour, 0-23
+    distance_m: float
+
+    @property
+    def label(self) -> str:
+        return f"{self.hour:02d}"
+
+
+@dataclass(frozen=True, slots=True)
+class NightStats:
+    distance_m: float
+    revolutions: int
+    estimated_revolutions: int
+    active_minutes: int  # minutes with measured revolutions: time on the wheel
+    sessions: int
+    longest_session_s: int
+    longest_session_start: int | None
+    top_speed_mps: float  # best full minute of measured revolutions
+    top_speed_at: int | None
+    most_active_hour: int | None  # local clock hour with the most distance
+    hourly_m: tuple[HourBin, ...]  # every local clock hour of the night, in order
+
+
+@dataclass(frozen=True, slots=True)
+class Records:
+    """Personal bests over a wheel's history."""
+
+    longest_night_m: float
+    longest_night_start: int | None
+    fastest_minute_mps: float
+    fastest_minute_at: int | None
+    longest_session_s: int
+    longest_session_start: int | None
+
+
+def _measured(series: MinuteSeries) -> tuple[np.ndarray, np.ndarray]:
+    """Minutes with measured revolutions. Gap credit is spread evenly and would invent hours-long sessions."""
+    measured = series.revolutions - series.estimated
+    mask = measured > 0
+    return series.minutes[mask], measured[mask]
+
+
+def sessions(series: MinuteSeries) -> list[Session]:
+    """Runs on the wheel: measured minutes separated by 2+ still minutes start a new session."""
+    minutes, revolutions = _measured(series)
+    if minutes.size == 0:
+        return []
+    breaks = np.flatnonzero(np.diff(minutes) >= SESSION_GAP_S) + 1
+    starts = np.concatenate(([0], breaks))
+    ends = np.concatenate((breaks, [minutes.size])) - 1
+    totals = np.add.reduceat(revolutions, starts)
+    return [
+        Session(int(minutes[a]), int(minutes[b]) + MINUTE, int(n))
+        for a, b, n in zip(starts, ends, totals, strict=True)
+    ]
+
+
+def _longest(found: Sequence[Session]) -> Session | None:
+    # Ties go to the earliest session so a record keeps its first date.
+    best = None
+    for session in found:
+        if best is None or session.seconds > best.seconds:
+            best = session
+    return best
+
+
+def utc_offsets(times: np.ndarray, tz: ZoneInfo) -> np.ndarray:
+    """UTC offset in seconds at each epoch in ``times``.
+
+    Offsets change at most at quarter hours, so zoneinfo is asked once per distinct quarter hour (a handful
+    for a night) and the answers are spread back over the array.
+    """
+    if times.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    quarters, index = np.unique(np.asarray(times, dtype=np.int64) // 900, return_inverse=True)
+    offsets = np.array(
+        [
+            int(
+                datetime.fromtimestamp(int(q) * 900, UTC).astimezone(tz).utcoffset().total_seconds()
+            )  # type: ignore[union-attr]
+            for q in quarters
+        ],
+        dtype=np.int64,
+    )
+    return offsets[index]
+
+
+def hourly_bins(series: MinuteSeries, circumference_m: float, tz: ZoneInfo) -> tuple[HourBin, ...]:
+    """Distance per local clock hour over ``[series.start, series.end)``, every hour, in order of time."""
+    first = int(np.ceil(series.start / MINUTE)) * MINUTE
+    grid = np.arange(first, int(np.ceil(series.end)), MINUTE, dtype=np.int64)
+    grid = grid[grid < series.end]
+    if grid.size == 0:
+        return ()
+    offsets = utc_offsets(grid, tz)
+    wall_hour = (grid + offsets) // HOUR
+    # Consecutive minutes with the same wall-clock hour and offset form one bin; the hour repeated when
+    # clocks go back shows up twice, in the order it happened.
+    changes = (np.diff(wall_hour) != 0) | (np.diff(offsets) != 0)
+    starts = np.concatenate(([0], np.flatnonzero(changes) + 1))
+    per_minute = np.zeros(grid.size, dtype=np.int64)
+    slots = np.searchsorted(grid, series.minutes)
+    valid = (slots < grid.size) & (grid[np.minimum(slots, grid.size - 1)] == series.minutes)
+    np.add.at(per_minute, slots[valid], series.revolutions[valid])
+    totals = np.add.reduceat(per_minute, starts)
+    return tuple(
+        HourBin(int(grid[s]), int(wall_hour[s] % 24), float(n) * circumference_m)
+        for s, n in zip(starts, totals, strict=True)
+    )
+
+
+def _fastest_minute(series: MinuteSeries, circumference_m: float) -> tuple[float, int | None]:
+    minutes, measured = _measured(series)
+    if measured.size == 0:
+        return 0.0, None
+    best = int(np.argmax(measured))  # the first of equal minutes, so a record keeps its first date
+    return float(measured[best]) * circumference_m / MINUTE, int(minutes[best])
+
+
+def night_stats(series: MinuteSeries, circumference_m: float, tz: ZoneInfo) -> NightStats:
+    """Everything the morning report and /hamster say about one night (or any stretch of minutes)."""
+    revolutions = int(series.revolutions.sum())
+    _, measured = _measured(series)
+    found = sessions(series)
+    longest = _longest(found)
+    top_speed, top_at = _fastest_minute(series, circumference_m)
+    hourly = hourly_bins(series, circumference_m, tz)
+    most_active = None
+    if hourly and max(b.distance_m for b in hourly) > 0:
+        most_active = max(hourly, key=lambda b: b.distance_m).hour
+    return NightStats(
+        distance_m=revolutions * circumference_m,
+        revolutions=revolutions,
+        estimated_revolutions=int(series.estimated.sum()),
+        active_minutes=int(measured.size),
+        sessions=len(found),
+        longest_session_s=longest.seconds if longest else 0,
+        longest_session_start=longest.start if longest else None,
+        top_speed_mps=top_speed,
+        top_speed_at=top_at,
+        most_active_hour=most_active,
+        hourly_m=hourly,
+    )
+
+
+def records(
+    active: MinuteSeries,
+    night_starts: np.ndarray,
+    night_revolutions: np.ndarray,
+    circumference_m: float,
+) -> Records:
+    """Personal bests: the longest night (from nightly totals), fastest minute and longest session."""
+    night_revolutions = np.asarray(night_revolutions)
+    if night_revolutions.size and night_revolutions.max() > 0:
+        best_night = int(np.argmax(night_revolutions))
+        longest_night = float(night_revolutions[best_night]) * circumference_m
+        longest_night_start: int | None = int(night_starts[best_night])
+    else:
+        longest_night, longest_night_start = 0.0, None
+    fastest, fastest_at = _fastest_minute(active, circumference_m)
+    longest = _longest(sessions(active))
+    return Records(
+        longest_night_m=longest_night,
+        longest_night_start=longest_night_start,
+        fastest_minute_mps=fastest,
+        fastest_minute_at=fastest_at,
+        longest_session_s=longest.seconds if longest else 0,
+        longest_session_start=longest.start if longest else None,
+    )
+
+
+def streak(night_metres: Sequence[float] | np.ndarray, threshold_m: float) -> int:
+    """Consecutive nights at or over ``threshold_m`` counted back from the newest."""
+    values = np.asarray(night_metres, dtype=np.float64)
+    below = np.flatnonzero(values < threshold_m)
+    return int(values.size if below.size == 0 else values.size - 1 - below[-1])
+
+
+def sparkline(values: Sequence[float] | np.ndarray) -> str:
+    """``▁▂▃▅▇``: zero is the lowest bar, any activity at least the second, the busiest the highest."""
+    array = np.asarray(values, dtype=np.float64)
+    if array.size == 0:
+        return ""
+    peak = float(array.max())
+    if peak <= 0:
+        return SPARKS[0] * array.size
+    levels = np.where(array > 0, 1 + np.rint(array / peak * (len(SPARKS) - 2)), 0).astype(int)
+    return "".join(SPARKS[i] for i in levels)
