@@ -22,6 +22,10 @@ from storage.wheel import SensorEvent, WheelStore
 
 log = logging.getLogger(__name__)
 
+# A new wheel's baseline is written at once: until it is on disk, a crash would make the next
+# reading a new baseline and lose whatever the hamster ran in between.
+URGENT_EVENTS = frozenset({"baseline", "rebaseline"})
+
 
 def counter_settings(hamster: HamsterConfig) -> CounterSettings:
     return CounterSettings(
@@ -46,6 +50,8 @@ class WheelPipeline:
         self.malformed = 0
         self.notifications = 0
         self.credited = 0  # revolutions credited by this process
+        # Set when something must reach the disk now rather than at the next periodic flush.
+        self.flush_requested = asyncio.Event()
 
     @classmethod
     async def open(
@@ -70,6 +76,8 @@ class WheelPipeline:
         events = [SensorEvent(e.at, e.kind, None, e.detail) for e in update.events]
         for event in update.events:
             log.info("%s: %s (%s)", self.hamster.name, event.kind, event.detail)
+            if event.kind in URGENT_EVENTS:
+                self.flush_requested.set()
         self.store.record(update.credit, events, self.counter.state)
         if update.credit is not None:
             self.credited += update.credit.revolutions
@@ -109,7 +117,19 @@ async def flush_all(pipelines: Iterable[WheelPipeline]) -> int:
 
 
 async def flush_forever(pipelines: list[WheelPipeline], interval: float) -> None:
-    """Flush every ``interval`` seconds until cancelled (the caller flushes once more after)."""
-    while True:
-        await asyncio.sleep(interval)
-        await flush_all(pipelines)
+    """Flush every ``interval`` seconds, or at once when a pipeline asks, until cancelled.
+
+    The caller flushes once more after cancelling (``Runtime.close``).
+    """
+    requests = [asyncio.ensure_future(p.flush_requested.wait()) for p in pipelines]
+    try:
+        while True:
+            await asyncio.wait(requests, timeout=interval, return_when=asyncio.FIRST_COMPLETED)
+            for index, pipeline in enumerate(pipelines):
+                if requests[index].done():
+                    pipeline.flush_requested.clear()
+                    requests[index] = asyncio.ensure_future(pipeline.flush_requested.wait())
+            await flush_all(pipelines)
+    finally:
+        for request in requests:
+            request.cancel()
