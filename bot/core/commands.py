@@ -242,6 +242,27 @@ def _fit(reply: Reply) -> Reply:
     return Reply(cut + "\n…", reply.image_png, reply.private, reply.image_name)
 
 
+def split_text(text: str, limit: int) -> list[str]:
+    """Cut ``text`` into messages of at most ``limit`` characters, at line breaks where possible
+    (Discord allows 2000 characters, Telegram 4096)."""
+    chunks: list[str] = []
+    rest = text
+    while len(rest) > limit:
+        cut = rest.rfind("\n", 0, limit + 1)
+        if cut <= 0:
+            cut = rest.rfind(" ", 0, limit + 1)
+        if cut <= 0:
+            cut = limit  # one unbroken word longer than a message
+            chunks.append(rest[:cut])
+            rest = rest[cut:]
+        else:
+            chunks.append(rest[:cut])
+            rest = rest[cut + 1 :]  # the line break (or space) itself goes
+    if rest or not chunks:
+        chunks.append(rest)
+    return [chunk for chunk in chunks if chunk] or [""]
+
+
 def _local_today(ctx: CommandContext, settings: ChatSettings) -> datetime:
     return ctx.now.astimezone(settings.tz)
 
