@@ -14,7 +14,7 @@ import math
 import sys
 import time
 from collections.abc import Callable, Coroutine
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, NoReturn
 from zoneinfo import ZoneInfo
@@ -76,17 +76,28 @@ async def cmd_demo(args: argparse.Namespace) -> int:
     try:
         # A day in the past at high speed: last night fills in within a few minutes, and the
         # chat's clock is the simulated one, so /hamster and /race see it happen.
-        clock = app.DemoClock(speedup=args.speedup, lead=args.lead_hours * 3600)
+        lead = args.lead_hours * 3600 if args.lead_hours is not None else _since_evening(config)
+        clock = app.DemoClock(speedup=args.speedup, lead=lead)
         app.start_wheel_sources(runtime, clock)
         if sys.stdin.isatty():
             print(
-                f"Demo: Ursula's simulated wheel replays the last {args.lead_hours:g} hours at "
-                f"{args.speedup:g}x speed into {config.bot.database}.",
+                f"Demo: Ursula's simulated wheel replays the last {lead / 3600:.1f} hours at "
+                f"{args.speedup:g}x speed into {config.bot.database}. Try /hamster in a minute.",
             )
         await run_console(runtime.core, user=args.user, clock=clock, image_dir=Path(args.image_dir))
     finally:
         await runtime.close()
     return EXIT_OK
+
+
+def _since_evening(config: Config) -> float:
+    """Seconds since the most recent 19:30 local: the demo starts just before the hamster wakes up."""
+    tz = ZoneInfo(config.bot.timezone)
+    now = datetime.now(tz)
+    evening = now.replace(hour=19, minute=30, second=0, microsecond=0)
+    if evening > now:
+        evening = datetime.combine(now.date() - timedelta(days=1), evening.time(), tz)
+    return (now - evening).total_seconds()
 
 
 async def cmd_console(args: argparse.Namespace) -> int:
@@ -232,6 +243,47 @@ async def cmd_totals(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+async def cmd_summary(args: argparse.Namespace) -> int:
+    from datetime import date
+
+    from bot import app
+    from bot.core.summary import chat_settings, compose_report, latest_morning
+    from bot.frontends.console import render
+    from storage import chats as chat_store
+
+    config = _config(args)
+    _setup_logging(config.bot.log_level, quiet=True)
+    day = None
+    if args.date:
+        try:
+            day = date.fromisoformat(args.date.strip())
+        except ValueError:
+            raise UsageError(f'--date: expected YYYY-MM-DD, got "{args.date}"') from None
+    platform, _, key = (args.chat or "").partition(":")
+    if args.chat and not (platform and key):
+        raise UsageError(f'--chat: expected PLATFORM:ID like telegram:-1001234, got "{args.chat}"')
+    if not config.bot.database.exists():
+        raise UsageError(f"{config.bot.database}: no such database")
+    runtime = await app.open_runtime(config)
+    try:
+        chat = None
+        if args.chat:
+            chat = await chat_store.get_chat(runtime.db, platform, key)
+            if chat is None:
+                known = ", ".join(c.label for c in (await chat_store.list_chats(runtime.db))[:10])
+                raise UsageError(
+                    f'no chat "{args.chat}" in the database (known: {known or "none"})'
+                )
+        settings = chat_settings(runtime.core, chat)
+        if day is None:
+            day = latest_morning(datetime.now(settings.tz), settings.summary_time)
+        reply = await compose_report(runtime.core, chat, day, chart=args.image_dir is not None)
+        print(render(reply, Path(args.image_dir or "."), time.time()))
+    finally:
+        await runtime.close()
+    return EXIT_OK
+
+
 # --- parser -------------------------------------------------------------------------------------
 
 Command = Callable[[argparse.Namespace], Coroutine[Any, Any, int]]
@@ -309,6 +361,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--since", metavar="ISO", help="from this date/time (naive: configured timezone)"
     )
     p.add_argument("--until", metavar="ISO", help="until this date/time, exclusive")
+
+    p = add("summary", cmd_summary, "print the morning report a chat would get")
+    p.add_argument(
+        "--chat", metavar="PLATFORM:ID", help="e.g. telegram:-1001234 (default: config settings)"
+    )
+    p.add_argument("--date", metavar="YYYY-MM-DD", help="the morning (default: the latest one due)")
+    p.add_argument("--image-dir", metavar="DIR", help="also draw the hourly chart and save it here")
     return parser
 
 

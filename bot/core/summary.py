@@ -1,0 +1,427 @@
+"""The morning report: last night's hamster run, how the people compare, and how far to trust the numbers.
+
+``gather_report`` reads the store (I/O), ``render_report`` turns the values into the chat message (pure), and
+``compose_report`` does both and adds the hourly chart when charts render. "Last night" is the 24 hours ending
+at the chat's summary time on the morning's local date, the same window ``/hamster`` calls last night.
+
+Data quality is said plainly: a night without a single reading and no sign that the sensor was connected is
+"no data", never "0 miles"; offline stretches come from the link's ``disconnected``/``connected`` events; a
+distance credited across a gap in readings is estimated; a sensor battery under 20 % is flagged.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from bot.core import parsing
+from bot.core.commands import MAX_REPLY, BotCore, ChatSettings, Hamster, Reply
+from bot.core.parsing import Units, format_distance, format_speed
+from bot.core.race import Runner, Standing, clean_name, render_race, standings
+from bot.core.stats import NightStats, night_stats
+from storage import queries
+from storage.chats import Chat
+from storage.queries import PersonTotal
+from storage.wheel import SensorEvent
+
+log = logging.getLogger(__name__)
+
+NIGHT = timedelta(hours=24)
+LOW_BATTERY = 20  # per cent
+AVERAGE_NIGHTS = 7
+# How far back to look for the link's state at the start of the night and the last battery reading.
+LOOKBACK = timedelta(days=30)
+LINK_KINDS = ("connected", "disconnected")
+MAX_OFFLINE_SHOWN = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Night:
+    day: date  # the local date of the morning
+    start: datetime  # aware, in the chat's timezone
+    end: datetime  # the summary time on ``day``
+
+    @property
+    def key(self) -> str:
+        return self.day.isoformat()
+
+
+@dataclass(frozen=True, slots=True)
+class SensorHealth:
+    offline: tuple[tuple[float, float], ...]  # offline stretches inside the night, epoch seconds
+    still_offline: bool  # the last stretch lasts to the end of the night
+    online: bool | None  # connected for some of the night; None: the link never reported
+    battery: int | None  # the newest battery reading up to the end of the night, per cent
+
+    @property
+    def offline_all_night(self) -> bool:
+        return self.online is False and len(self.offline) == 1 and self.still_offline
+
+
+@dataclass(frozen=True, slots=True)
+class HamsterNight:
+    name: str
+    stats: NightStats
+    previous_m: float | None  # the night before; None without data
+    average_m: float | None  # over the nights with data among the 7 before
+    health: SensorHealth
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    night: Night
+    units: Units
+    hamsters: tuple[HamsterNight, ...]
+    runners: (
+        tuple[PersonTotal, ...] | None
+    )  # people's runs in the night; None: no chat to ask about
+    race: tuple[Standing, ...] | None
+    race_label: str
+    late: bool = False
+
+
+def report_night(day: date, summary_time: time, tz: ZoneInfo) -> Night:
+    """The 24 hours ending at ``summary_time`` on local ``day`` (DST: a skipped time is when the clock lands)."""
+    end = datetime.combine(day, summary_time, tzinfo=tz).astimezone(UTC).astimezone(tz)
+    start = (end.astimezone(UTC) - NIGHT).astimezone(tz)
+    return Night(day, start, end)
+
+
+def latest_morning(now: datetime, summary_time: time) -> date:
+    """The most recent morning whose report time has come (``now`` aware, in the chat's timezone)."""
+    today = now.date()
+    if report_night(today, summary_time, now.tzinfo).end <= now:  # type: ignore[arg-type]
+        return today
+    return today - timedelta(days=1)
+
+
+# --- pure pieces -----------------------------------------------------------------------------------
+
+
+def sensor_health(
+    link_before: str | None,
+    events: Sequence[SensorEvent],
+    battery: float | None,
+    start: float,
+    end: float,
+) -> SensorHealth:
+    """Offline stretches in ``[start, end)`` from the link state before it and the link events inside it."""
+    state = link_before
+    online = state == "connected"
+    offline: list[tuple[float, float]] = []
+    down_since = start if state == "disconnected" else None
+    for event in events:
+        if not start <= event.at < end or event.kind not in LINK_KINDS:
+            continue
+        if event.kind == "disconnected" and down_since is None:
+            down_since = event.at
+        elif event.kind == "connected":
+            online = True
+            if down_since is not None:
+                if event.at > down_since:
+                    offline.append((down_since, event.at))
+                down_since = None
+        state = event.kind
+    still = down_since is not None
+    if still and end > down_since:  # type: ignore[operator]
+        offline.append((down_since, end))  # type: ignore[arg-type]
+    if link_before is None and state is None:
+        known: bool | None = None
+    else:
+        known = online or (state == "connected")
+    return SensorHealth(
+        tuple(offline),
+        still,
+        known,
+        None if battery is None else round(battery),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Reference:
+    metres: float
+    whole: str  # "{n} laps of ..." for a ratio of 1 or more
+    part: str  # "{pct}% of ..." below 1
+
+
+_REFERENCES = (
+    _Reference(400.0, "{n} laps of a running track", "{pct}% of a lap of a running track"),
+    _Reference(
+        2737.0,
+        "{n} crossings of the Golden Gate Bridge",
+        "{pct}% of the way across the Golden Gate Bridge",
+    ),
+    _Reference(5000.0, "{n} × a 5K", "{pct}% of a 5K"),
+    _Reference(9817.0, "{n} laps of Central Park's loop", "{pct}% of a lap of Central Park's loop"),
+    _Reference(21097.5, "{n} half marathons", "{pct}% of a half marathon"),
+    _Reference(42195.0, "{n} marathons", "{pct}% of a marathon"),
+)
+
+
+def fun_comparison(metres: float) -> str | None:
+    """``that's 76% of the way across the Golden Gate Bridge``: the landmark nearest the distance."""
+    if not math.isfinite(metres) or metres < 1:
+        return None
+    best = min(_REFERENCES, key=lambda r: (abs(math.log(metres / r.metres)), r.metres))
+    ratio = metres / best.metres
+    if ratio >= 0.995:
+        return "that's " + best.whole.format(n=f"{ratio:.1f}")
+    return "that's " + best.part.format(pct=max(1, round(ratio * 100)))
+
+
+def format_minutes(seconds: float) -> str:
+    """``1 h 12 min``, ``14 min``, ``under a minute``."""
+    minutes = round(seconds / 60)
+    if minutes < 1:
+        return "under a minute"
+    hours, minutes = divmod(minutes, 60)
+    if hours:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    return f"{minutes} min"
+
+
+def _clock(epoch: float, tz: ZoneInfo) -> str:
+    return datetime.fromtimestamp(epoch, tz).strftime("%H:%M")
+
+
+def _hour_span(hour: int) -> str:
+    return f"{hour:02d}:00–{(hour + 1) % 24:02d}:00"
+
+
+def _compare(
+    metres: float, previous: float | None, average: float | None, units: Units
+) -> str | None:
+    parts = []
+    if previous:
+        delta = metres - previous
+        if abs(delta) < 0.005 * previous:
+            parts.append("the same as the night before")
+        else:
+            more = "more" if delta > 0 else "less"
+            parts.append(f"{format_distance(abs(delta), units)} {more} than the night before")
+    if average:
+        percent = round((metres / average - 1) * 100)
+        if percent == 0:
+            parts.append(f"right on the {AVERAGE_NIGHTS}-night average")
+        else:
+            way = "above" if percent > 0 else "below"
+            parts.append(
+                f"{abs(percent)}% {way} the {AVERAGE_NIGHTS}-night average "
+                f"({format_distance(average, units)})"
+            )
+    if not parts:
+        return None
+    arrow = "📈" if previous is None or metres >= previous else "📉"
+    text = "; ".join(parts)
+    return f"{arrow} {text[0].upper()}{text[1:]}"
+
+
+def _health_lines(hamster: HamsterNight, tz: ZoneInfo) -> list[str]:
+    health = hamster.health
+    stats = hamster.stats
+    lines = []
+    if health.offline:
+        shown = [f"{_clock(a, tz)}–{_clock(b, tz)}" for a, b in health.offline[:MAX_OFFLINE_SHOWN]]
+        extra = len(health.offline) - MAX_OFFLINE_SHOWN
+        text = (
+            "📡 Sensor offline "
+            + ", ".join(shown)
+            + (f" and {extra} more times" if extra > 0 else "")
+        )
+        if health.still_offline:
+            text += "; it's still offline, so anything run since then is not counted yet"
+        elif stats.estimated_revolutions:
+            text += "; that distance is estimated"
+        lines.append(text + ".")
+    elif stats.estimated_revolutions:
+        lines.append("📡 Part of that was credited across a gap in readings, so it's estimated.")
+    if health.battery is not None and health.battery < LOW_BATTERY:
+        lines.append(f"🔋 Sensor battery low ({health.battery}%): time for a new one.")
+    return lines
+
+
+def _hamster_block(hamster: HamsterNight, units: Units, tz: ZoneInfo) -> str:
+    name = clean_name(hamster.name)
+    stats = hamster.stats
+    health = hamster.health
+    if stats.revolutions == 0:
+        # Zero is only a number when the sensor was listening; otherwise it is "no data".
+        if health.online and not health.offline:
+            first = f"🐹 {name} rested: not a single turn of the wheel last night 😴"
+        elif health.online:
+            first = f"🐹 {name}: no turns of the wheel while the sensor was online."
+        elif health.offline_all_night:
+            first = f"🐹 {name}: no data, the wheel sensor was offline all night."
+            return "\n".join([first, *_health_lines(hamster, tz)[1:]])
+        else:
+            first = f"🐹 {name}: no data from the wheel sensor last night."
+        return "\n".join([first, *_health_lines(hamster, tz)])
+    lines = [f"🐹 {name} ran {format_distance(stats.distance_m, units)}"]
+    if stats.active_minutes:
+        runs = "run" if stats.sessions == 1 else "runs"
+        text = (
+            f"⏱️ {format_minutes(stats.active_minutes * 60)} on the wheel in {stats.sessions} {runs}"
+        )
+        if stats.sessions > 1:
+            text += f", the longest {format_minutes(stats.longest_session_s)}"
+        lines.append(text)
+        fast = f"⚡ Top speed {format_speed(stats.top_speed_mps, units)} (best full minute)"
+        if stats.most_active_hour is not None:
+            fast += f", busiest hour {_hour_span(stats.most_active_hour)}"
+        lines.append(fast)
+    comparison = _compare(stats.distance_m, hamster.previous_m, hamster.average_m, units)
+    if comparison:
+        lines.append(comparison)
+    fun = fun_comparison(stats.distance_m)
+    if fun:
+        lines.append(f"🎉 {fun[0].upper()}{fun[1:]}!")
+    return "\n".join(lines + _health_lines(hamster, tz))
+
+
+def _runners_line(runners: Sequence[PersonTotal], units: Units) -> str:
+    if not runners:
+        return "🏃 Nobody logged a run. Race the hamster tonight: /logrun 5 km"
+    ordered = sorted(runners, key=lambda r: (-r.distance_m, r.display_name.casefold()))
+    people = ", ".join(
+        f"{clean_name(r.display_name)} {format_distance(r.distance_m, units)}" for r in ordered
+    )
+    return f"🏃 Runs logged: {people}"
+
+
+def render_report(report: Report, tz: ZoneInfo) -> str:
+    """The morning message, in the chat's units, short enough for a phone."""
+    night = report.night
+    header = (
+        f"🌅 Good morning! Last night on the wheel "
+        f"({night.start:%a %H:%M} – {night.end:%a %-d %b %H:%M})"
+    )
+    blocks = []
+    if report.late:
+        blocks.append(f"⏰ Sorry this is late: I wasn't around at {night.end:%H:%M}.\n{header}")
+    else:
+        blocks.append(header)
+    blocks.extend(_hamster_block(h, report.units, tz) for h in report.hamsters)
+    if report.runners is not None:
+        people = _runners_line(report.runners, report.units)
+        if report.race:
+            people += "\n" + render_race(
+                report.race,
+                period_label=report.race_label,
+                units=report.units,
+                hamster_night_m=None,
+            )
+        blocks.append(people)
+    text = "\n\n".join(blocks)
+    if len(text) > MAX_REPLY:
+        text = text[: MAX_REPLY - 2].rsplit("\n", 1)[0] + "\n…"
+    return text
+
+
+# --- I/O: gathering from the store -----------------------------------------------------------------
+
+
+async def _hamster_night(
+    core: BotCore, hamster: Hamster, night: Night, tz: ZoneInfo
+) -> HamsterNight:
+    db = core.db
+    start, end = night.start.timestamp(), night.end.timestamp()
+    series = await queries.minute_series(db, hamster.wheel_id, start, end)
+    stats = night_stats(series, hamster.config.circumference_m, tz)
+    edges = [start - n * NIGHT.total_seconds() for n in range(AVERAGE_NIGHTS, -1, -1)]
+    before = await queries.binned_totals(db, hamster.wheel_id, edges)
+    nightly = [hamster.metres(int(r)) for r in before.revolutions]
+    with_data = [m for m in nightly if m > 0]
+    previous = nightly[-1] if nightly and nightly[-1] > 0 else None
+    average = sum(with_data) / len(with_data) if with_data else None
+    lookback = start - LOOKBACK.total_seconds()
+    earlier = await queries.events_between(db, hamster.wheel_id, lookback, start, LINK_KINDS)
+    events = await queries.events_between(db, hamster.wheel_id, start, end, LINK_KINDS)
+    batteries = await queries.events_between(db, hamster.wheel_id, lookback, end + 1, ("battery",))
+    battery = next((e.value for e in reversed(batteries) if e.value is not None), None)
+    health = sensor_health(earlier[-1].kind if earlier else None, events, battery, start, end)
+    return HamsterNight(hamster.name, stats, previous, average, health)
+
+
+def _race_period(night: Night) -> parsing.Period:
+    # On a Monday morning the week has barely begun: show last week's final standings instead.
+    key = "last week" if night.end.weekday() == 0 else "week"
+    return parsing.parse_period(key, now=night.end)
+
+
+async def gather_report(
+    core: BotCore, chat: Chat | None, day: date, *, late: bool = False
+) -> tuple[Report, ChatSettings]:
+    """Everything the report says about ``day``'s morning for ``chat`` (None: config defaults, no people)."""
+    settings = chat_settings(core, chat)
+    tz = settings.tz
+    night = report_night(day, settings.summary_time, tz)
+    hamsters = tuple([await _hamster_night(core, h, night, tz) for h in core.hamsters])
+    runners = race = None
+    label = ""
+    if chat is not None:
+        start, end = night.start.timestamp(), night.end.timestamp()
+        runners = tuple(await queries.person_totals(core.db, chat.id, start, end))
+        period = _race_period(night)
+        race_start, race_end = period.start.timestamp(), min(period.end.timestamp(), end)
+        entrants = [
+            Runner(h.name, await core.hamster_metres(h, race_start, race_end), True, key=h.wheel_id)
+            for h in core.hamsters
+        ]
+        people = await queries.person_totals(core.db, chat.id, race_start, race_end)
+        entrants += [
+            Runner(p.display_name, p.distance_m, units=p.units, key=p.person_id)  # type: ignore[arg-type]
+            for p in people
+        ]
+        label = "last week, final" if period.key == "last-week" else "this week so far"
+        race = tuple(standings(entrants)) if people else None
+    report = Report(night, settings.units, hamsters, runners, race, label, late)
+    return report, settings
+
+
+def chat_settings(core: BotCore, chat: Chat | None) -> ChatSettings:
+    """The chat's effective settings; without a chat, the configured defaults."""
+    if chat is not None:
+        return core.settings_of(chat)
+    config = core.config
+    return ChatSettings(
+        timezone=config.bot.timezone,
+        units=config.bot.units,
+        summary_time=config.summary.time,
+        summary_enabled=config.summary.enabled,
+    )
+
+
+async def compose_report(
+    core: BotCore,
+    chat: Chat | None,
+    day: date,
+    *,
+    late: bool = False,
+    chart: bool = True,
+) -> Reply:
+    """The morning report for ``chat`` on local ``day``, with the hourly chart when it renders."""
+    report, settings = await gather_report(core, chat, day, late=late)
+    text = render_report(report, settings.tz)
+    image = None
+    if chart:
+        image = await _chart(report)
+    return Reply(text, image_png=image, image_name=f"night-{report.night.key}.png")
+
+
+async def _chart(report: Report) -> bytes | None:
+    charted = next((h for h in report.hamsters if h.stats.revolutions > 0), None)
+    if charted is None:
+        return None
+    from bot.core.charts import hourly_chart  # matplotlib only when a chart is drawn
+
+    hours = [(b.label, b.distance_m) for b in charted.stats.hourly_m]
+    title = f"{clean_name(charted.name)}'s night to {report.night.end:%a %-d %b %H:%M}"
+    try:
+        return await hourly_chart(hours, title=title, units=report.units)
+    except Exception:  # a picture is a bonus: the text goes out without it
+        log.exception("morning report: the hourly chart failed")
+        return None
