@@ -543,3 +543,34 @@ def test_scheduled_at_is_a_real_instant() -> None:
     gap = scheduled_at(date(2027, 3, 14), time(2, 30), NEW_YORK)
     assert gap.astimezone(UTC) == datetime(2027, 3, 14, 7, 30, tzinfo=UTC)
     assert gap.strftime("%H:%M %Z") == "03:30 EDT"
+
+
+class RetryAfter(Exception):
+    """Shaped like telegram.error.RetryAfter, whose retry_after may be a timedelta."""
+
+    def __init__(self, seconds: timedelta) -> None:
+        super().__init__("Flood control exceeded")
+        self.retry_after = seconds
+
+
+class Forbidden(Exception):
+    """Shaped like telegram.error.Forbidden / discord.Forbidden: the bot was removed."""
+
+
+class ChatGone(Forbidden):
+    pass
+
+
+async def test_chat_library_errors_are_understood_by_shape(core: BotCore) -> None:
+    clock = VirtualClock(LONDON_8AM)
+    tg = Platform(clock, failures=[RetryAfter(timedelta(minutes=5))])
+    dc = Platform(clock)
+    dc.always_fail = ChatGone("Forbidden: bot was kicked from the group chat")
+    await chat_store.ensure_chat(core.db, "telegram", "-1", clock.now)
+    await chat_store.ensure_chat(core.db, "discord", "2", clock.now)
+    scheduler = _scheduler(core, clock, {"telegram": tg, "discord": dc})
+    started = await _tick(scheduler, clock)
+    await clock.advance_to(LONDON_8AM + 3600, started)
+    assert [round(at - LONDON_8AM) for at in tg.attempts] == [0, 300]
+    assert len(tg.sent) == 1
+    assert dc.attempts == [LONDON_8AM]

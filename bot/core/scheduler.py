@@ -21,20 +21,22 @@ after the cut-off, only the on-time window applies.
 Crash between sending and recording: **at most one duplicate**. A delivery records the night in the summary log
 only after the platform confirmed the message, so the log means "delivered". A crash in the few milliseconds
 between the chat API's answer and the commit (or a power cut before SQLite's WAL reached the disk) leaves the
-night unrecorded, and the restarted process posts it once more (marked late) if it is still before the cut-off.
+night unrecorded, and the restarted process posts it once more (late, if it is) before the cut-off.
 The alternative, recording first, would turn every crash *and every restart during the retry hour* into a
 silently lost report; a repeated morning message is visible and harmless, a missing one is neither.
 
 Send failures: any exception from a sender is retried with exponential backoff (30 s doubling to 10 min, with a
-little jitter) for up to an hour from the first attempt; ``DeliveryError(retry_after=...)`` (HTTP 429) waits at
-least that long, ``DeliveryError(permanent=True)`` (the bot was removed from the chat) gives up at once. A night
-that was given up, or sent but not recorded (database error), is not tried again by this process.
+little jitter) for up to an hour from the first attempt. An error with ``retry_after`` (``DeliveryError``,
+Telegram's ``RetryAfter``: HTTP 429) waits at least that long; ``DeliveryError(permanent=True)`` or a chat
+library's ``Forbidden``/``NotFound`` (the bot was removed from the chat) gives up at once. A night that was given
+up, or sent but not recorded (database error), is not tried again by this process.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import random
 import time as _time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
@@ -142,6 +144,26 @@ def retry_delays(policy: RetryPolicy, rng: random.Random | None = None) -> Itera
 
 
 Composer = Callable[[Chat, ChatSettings, Due], Awaitable[Reply]]
+
+# The chat libraries' "you may not post here" errors (telegram.error.Forbidden, discord.Forbidden and
+# discord.NotFound), recognised by name so this module stays free of chat-library imports.
+_PERMANENT_ERRORS = frozenset({"Forbidden", "NotFound"})
+
+
+def _retry_after(err: BaseException) -> float | None:
+    """Seconds the server asked us to wait (DeliveryError, telegram's RetryAfter: int or timedelta)."""
+    value = getattr(err, "retry_after", None)
+    if isinstance(value, timedelta):
+        value = value.total_seconds()
+    if isinstance(value, int | float) and math.isfinite(value) and value > 0:
+        return float(value)
+    return None
+
+
+def _is_permanent(err: BaseException) -> bool:
+    if isinstance(err, DeliveryError):
+        return err.permanent
+    return any(cls.__name__ in _PERMANENT_ERRORS for cls in type(err).__mro__)
 
 
 class SummaryScheduler:
@@ -255,10 +277,10 @@ class SummaryScheduler:
                 raise
             except Exception as err:
                 delay = next(delays)
-                retry_after = getattr(err, "retry_after", None)
-                if retry_after:
-                    delay = max(delay, float(retry_after))
-                if getattr(err, "permanent", False):
+                retry_after = _retry_after(err)
+                if retry_after is not None:
+                    delay = max(delay, retry_after)
+                if _is_permanent(err):
                     log.warning(
                         "morning report for %s (%s) not sent, giving up: %s",
                         chat.label,
