@@ -206,6 +206,9 @@ class PrivateBus:
 
 def _spawn_dbus_daemon(tmp_path: Path) -> PrivateBus:
     daemon = shutil.which("dbus-daemon") or "/usr/bin/dbus-daemon"
+    if not Path(daemon).exists():
+        # deliberately not a skip: a missing daemon must not silently hide the BLE tests
+        raise RuntimeError("dbus-daemon not found: install Debian's 'dbus' package")
     socket_dir = Path(tmp_path)
     owns_socket_dir = False
     if len(str(socket_dir / "bus")) > _MAX_SOCKET_PATH:
@@ -683,6 +686,7 @@ class FakeBluez:
             if device.connected:
                 self._end_link(device, emit=graceful and alive)
         self._stop_discovery_state(emit=graceful and alive)
+        logger.debug("fake bluetoothd killed (graceful=%s, bus alive=%s)", graceful, alive)
         if graceful and alive:
             for device in self.devices.values():
                 self._unexport_device(device)
