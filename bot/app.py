@@ -12,13 +12,14 @@ import logging
 import random
 import signal
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from bot.config import Config
 from bot.core.commands import BotCore, LiveStatus
+from bot.core.scheduler import Sender, SummaryScheduler
 from bot.wheels import WheelPipeline, flush_all, flush_forever
 from sensors.capture import CaptureWriter
 from storage.db import Database
@@ -91,6 +92,7 @@ async def open_runtime(config: Config, *, record: Path | None = None) -> Runtime
             pipelines[hamster.name] = await WheelPipeline.open(db, hamster, recorder)
         runtime = Runtime(config, db, None, pipelines, recorder)  # type: ignore[arg-type]
         runtime.core = await BotCore.create(db, config, live=runtime.live_status)
+        runtime.core.before_command = lambda: flush_all(pipelines.values())
         return runtime
     except BaseException:
         await db.close()
@@ -191,14 +193,32 @@ async def wait_for_signal(stop: asyncio.Event) -> None:
                 loop.remove_signal_handler(sig)
 
 
+def start_scheduler(
+    runtime: Runtime, senders: Mapping[str, Sender], clock: Clock = time.time
+) -> SummaryScheduler | None:
+    """The morning reports for every chat of a platform that has a sender (platform -> send)."""
+    if not senders:
+        return None
+    scheduler = SummaryScheduler(runtime.core, senders, clock=clock)
+    runtime.tasks.append(
+        asyncio.create_task(supervise("morning reports", scheduler.run), name="scheduler")
+    )
+    return scheduler
+
+
 async def run(
-    config: Config, *, record: Path | None = None, stop: asyncio.Event | None = None
+    config: Config,
+    *,
+    record: Path | None = None,
+    stop: asyncio.Event | None = None,
+    senders: Mapping[str, Sender] | None = None,
 ) -> None:
     """``hamsterbot run``: everything configured, until SIGINT/SIGTERM."""
     runtime = await open_runtime(config, record=record)
     stop = stop or asyncio.Event()
     try:
         start_wheel_sources(runtime)
+        start_scheduler(runtime, senders or {})
         names = ", ".join(f"{h.name} ({h.sensor or 'no sensor'})" for h in config.hamsters)
         log.info("hamsterbot is running: %s; database %s", names, config.bot.database)
         await wait_for_signal(stop)

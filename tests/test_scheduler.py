@@ -574,3 +574,34 @@ async def test_chat_library_errors_are_understood_by_shape(core: BotCore) -> Non
     assert [round(at - LONDON_8AM) for at in tg.attempts] == [0, 300]
     assert len(tg.sent) == 1
     assert dc.attempts == [LONDON_8AM]
+
+
+async def test_run_posts_through_the_platform_senders(tmp_path: Path) -> None:
+    from bot import app
+
+    config = _config(tmp_path)
+    now = datetime.now(UTC)
+    async with await Database.open(config.bot.database) as db:
+        chat = await chat_store.ensure_chat(db, "telegram", "-1", now.timestamp())
+        await chat_store.ensure_chat(db, "console", "console", now.timestamp())
+        # due a minute ago, whatever the time of day the test runs
+        clock = (now - timedelta(minutes=1)).strftime("%H:%M")
+        await chat_store.update_chat(db, chat.id, timezone="UTC", summary_time=clock)
+    delivered = asyncio.Event()
+    sent: list[tuple[str, Reply]] = []
+
+    async def send(chat: Chat, reply: Reply) -> None:
+        sent.append((chat.label, reply))
+        delivered.set()
+
+    stop = asyncio.Event()
+    running = asyncio.create_task(app.run(config, stop=stop, senders={"telegram": send}))
+    try:
+        await asyncio.wait_for(delivered.wait(), 30)
+    finally:
+        stop.set()
+        await running
+    assert [label for label, _ in sent] == ["telegram:-1"]
+    assert sent[0][1].text.startswith("🌅 Good morning!")
+    async with await Database.open(config.bot.database) as db:
+        assert len(await _nights(db)) == 1

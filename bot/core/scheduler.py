@@ -191,6 +191,7 @@ class SummaryScheduler:
         self._rng = rng or random.Random()
         self._in_flight: dict[tuple[int, str], asyncio.Task[bool]] = {}
         self._finished_nights: set[tuple[int, str]] = set()
+        self._recording: set[tuple[int, str]] = set()
 
     @property
     def in_flight(self) -> list[asyncio.Task[bool]]:
@@ -243,11 +244,16 @@ class SummaryScheduler:
             )
 
     async def close(self) -> None:
-        """Cancel the deliveries in flight (their nights stay unrecorded, so a restart retries them)."""
-        tasks = list(self._in_flight.values())
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
+        """Cancel the deliveries in flight (their nights stay unrecorded, so a restart retries them).
+
+        A delivery already sent and now recording is let finish: cancelling it would turn a clean shutdown
+        into the duplicate that only a crash should cause.
+        """
+        tasks = list(self._in_flight.items())
+        for key, task in tasks:
+            if key not in self._recording:
+                task.cancel()
+        for _, task in tasks:
             try:
                 await task
             except (asyncio.CancelledError, Exception):
@@ -307,6 +313,8 @@ class SummaryScheduler:
                 )
                 await self.sleep(delay)
         # Delivered: from here on a crash means one duplicate after restart, never a lost report.
+        key = (chat.id, due.night)
+        self._recording.add(key)
         try:
             await chat_store.record_summary(
                 self.core.db, chat.id, due.night, self.clock(), due.late
@@ -314,6 +322,8 @@ class SummaryScheduler:
         except Exception:
             # Not resent by this process (it remembers the night); only a restart could repeat it.
             log.exception("morning report for %s (%s) sent but not recorded", chat.label, due.night)
+        finally:
+            self._recording.discard(key)
         log.info(
             "morning report for %s (%s) sent%s", chat.label, due.night, " late" if due.late else ""
         )
