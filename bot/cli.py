@@ -326,7 +326,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--speedup", type=float, default=600.0, help="simulated seconds per second (default 600)"
     )
     p.add_argument(
-        "--lead-hours", type=float, default=24.0, help="start the simulation this many hours ago"
+        "--lead-hours",
+        type=float,
+        default=None,
+        help="start the simulation this many hours ago (default: 19:30 local, before the hamster wakes)",
     )
     p.add_argument("--user", default="you", help="your name in the chat")
     p.add_argument("--image-dir", default=".", metavar="DIR", help="where images are saved")

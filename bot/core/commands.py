@@ -10,12 +10,15 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.config import Config, HamsterConfig
+from bot.core import charts as chart_drawing
 from bot.core import parsing
+from bot.core import race as race_core
+from bot.core import stats as wheel_stats
 from bot.core.parsing import Period, Units, UserError, format_both, format_distance
 from bot.core.race import Runner, clean_name, render_race, standings
 from storage import chats as chat_store
@@ -46,6 +49,8 @@ class Reply:
     image_png: bytes | None = field(default=None, repr=False)
     private: bool = False  # only the asking user needs it (Discord: ephemeral)
     image_name: str = "chart.png"
+    # Files other than images, as (file name, bytes): /export's CSVs.
+    attachments: tuple[tuple[str, bytes], ...] = field(default=(), repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +136,9 @@ class BotCore:
         self.config = config
         self.hamsters = hamsters
         self._live = live or (lambda name: None)
+        # Called before every command, so answers include what the wheel counted seconds ago
+        # (the runtime flushes buffered revolutions; a commit only when there is something new).
+        self.before_command: Callable[[], Awaitable[object]] | None = None
         self.charts = charts or {}
 
     @classmethod
@@ -171,6 +179,8 @@ class BotCore:
     async def dispatch(self, ctx: CommandContext, name: str, args: str) -> Reply:
         """Run one command. A user's mistake becomes a friendly private reply; nothing is stored."""
         spec = COMMANDS.get(name.lower())
+        if spec is not None and self.before_command is not None:
+            await self.before_command()
         if spec is None:
             return Reply(
                 f"I don't know /{_short(name)}. Try /help for what I can do.", private=True
@@ -239,7 +249,7 @@ def _fit(reply: Reply) -> Reply:
     if len(reply.text) <= MAX_REPLY:
         return reply
     cut = reply.text[: MAX_REPLY - 2].rsplit("\n", 1)[0]
-    return Reply(cut + "\n…", reply.image_png, reply.private, reply.image_name)
+    return replace(reply, text=cut + "\n…")
 
 
 def split_text(text: str, limit: int) -> list[str]:
@@ -393,6 +403,33 @@ async def undo(core: BotCore, ctx: CommandContext, args: str) -> Reply:
 
 @command("race", "/race [PERIOD]", "standings: week (default), today, month, all…")
 async def race(core: BotCore, ctx: CommandContext, args: str) -> Reply:
+    board = await _race_board(core, ctx, args)
+    leader = race_core.leading_hamster(board.rows)
+    night_average = None
+    if leader is not None:
+        hamster = next(h for h in core.hamsters if h.wheel_id == leader.key)
+        night_average = await core.hamster_night_average(hamster, board.settings, ctx.now)
+    text = render_race(
+        board.rows,
+        period_label=board.period.label,
+        units=board.settings.units,
+        hamster_night_m=night_average,
+    )
+    return Reply(text)
+
+
+@dataclass(frozen=True, slots=True)
+class _RaceBoard:
+    chat: chat_store.Chat
+    settings: ChatSettings
+    period: Period
+    start: float
+    end: float  # the period's end, or now when it has not ended yet
+    rows: list[race_core.Standing]
+
+
+async def _race_board(core: BotCore, ctx: CommandContext, args: str) -> _RaceBoard:
+    """Standings of the hamsters and this chat's runners over the period in ``args`` (default week)."""
     chat, settings = await core.chat_settings(ctx)
     local_now = _local_today(ctx, settings)
     period = parsing.parse_period(
@@ -400,27 +437,58 @@ async def race(core: BotCore, ctx: CommandContext, args: str) -> Reply:
     )
     start, end = period.start.timestamp(), min(period.end.timestamp(), ctx.now.timestamp() + 1)
     runners: list[Runner] = []
-    night_average = None
     for hamster in core.hamsters:
         metres = await core.hamster_metres(hamster, start, end)
         runners.append(Runner(hamster.name, metres, is_hamster=True, key=hamster.wheel_id))
-        if night_average is None:
-            night_average = await core.hamster_night_average(hamster, settings, ctx.now)
     for total in await queries.person_totals(core.db, chat.id, start, end):
         runners.append(
             Runner(total.display_name, total.distance_m, units=total.units, key=total.person_id)  # type: ignore[arg-type]
         )
-    text = render_race(
-        standings(runners),
-        period_label=period.label,
-        units=settings.units,
-        hamster_night_m=night_average,
+    return _RaceBoard(chat, settings, period, start, end, standings(runners))
+
+
+@command("chart", "/chart [PERIOD]", "the race as a picture: week (default), month, all…")
+async def chart(core: BotCore, ctx: CommandContext, args: str) -> Reply:
+    board = await _race_board(core, ctx, args)
+    units = board.settings.units
+    start = board.start
+    if board.period.key == "all":
+        # "All time" starts in 1970; the picture starts with the first thing that happened.
+        firsts = [await queries.first_activity(core.db, h.wheel_id) for h in core.hamsters]
+        firsts.append(await queries.first_run_at(core.db, board.chat.id))
+        known = [f for f in firsts if f is not None]
+        start = max(start, min(known)) if known else board.end - 86400
+    edges = race_core.chart_edges(start, board.end)
+    tracks = []
+    for hamster in core.hamsters:
+        bins = await queries.binned_totals(core.db, hamster.wheel_id, edges)
+        metres = bins.revolutions * hamster.config.circumference_m
+        tracks.append(race_core.HamsterTrack(hamster.name, edges, metres))
+    marks = [
+        race_core.RunMark(run.display_name, run.person_id, run.ran_at, run.distance_m)
+        for run in await run_store.runs_between(core.db, start, board.end, board.chat.id)
+    ]
+    lines = race_core.race_lines(
+        tracks, marks, board.rows, start=start, end=board.end, tz=board.settings.tz
     )
-    return Reply(text)
+    draw = core.charts.get("race") or chart_drawing.race_chart
+    title = f"Race, {board.period.label} ({units})"
+    image = await draw(lines, title=title, units=units)
+    caption = race_core.chart_caption(board.rows, period_label=board.period.label, units=units)
+    if image is None:
+        text = render_race(
+            board.rows, period_label=board.period.label, units=units, hamster_night_m=None
+        )
+        return Reply(text + "\n(I couldn't draw the chart this time.)")
+    return Reply(caption, image_png=image, image_name=f"race-{board.period.key}.png")
 
 
-@command("hamster", "/hamster", "how far the hamster ran tonight, last night and in all")
+@command("hamster", "/hamster [stats]", "how far the hamster ran; stats: records and streaks")
 async def hamster(core: BotCore, ctx: CommandContext, args: str) -> Reply:
+    if args.casefold() in ("stats", "stat", "records"):
+        return await _hamster_stats(core, ctx)
+    if args:
+        raise UserError("Try /hamster, or /hamster stats for records and streaks.")
     _, settings = await core.chat_settings(ctx)
     local_now = _local_today(ctx, settings)
     units = settings.units
@@ -443,6 +511,46 @@ async def hamster(core: BotCore, ctx: CommandContext, args: str) -> Reply:
         if status:
             lines.append(status)
         blocks.append("\n".join(lines))
+    return Reply("\n\n".join(blocks))
+
+
+async def _hamster_stats(core: BotCore, ctx: CommandContext) -> Reply:
+    _, settings = await core.chat_settings(ctx)
+    local_now = _local_today(ctx, settings)
+    tz, now = settings.tz, ctx.now.timestamp()
+    tonight = parsing.parse_period("tonight", now=local_now, summary_time=settings.summary_time)
+    night = last_night(local_now, settings.summary_time)
+    blocks = []
+    for hamster in core.hamsters:
+        circumference = hamster.config.circumference_m
+        last = await queries.minute_series(
+            core.db, hamster.wheel_id, night.start.timestamp(), night.end.timestamp()
+        )
+        total = await queries.wheel_total(core.db, hamster.wheel_id, 0, now + 1)
+        first = await queries.first_activity(core.db, hamster.wheel_id)
+        edges = wheel_stats.night_boundaries(
+            now if first is None else first, now, settings.summary_time, tz
+        )
+        nights = await queries.binned_totals(core.db, hamster.wheel_id, edges)
+        active = await queries.active_minutes(core.db, hamster.wheel_id, 0, now + 1)
+        streak = wheel_stats.current_streak(
+            nights.revolutions * circumference, wheel_stats.STREAK_M
+        )
+        report = wheel_stats.HamsterReport(
+            name=hamster.name,
+            tonight_m=await core.hamster_metres(hamster, tonight.start.timestamp(), now + 1),
+            last_night=wheel_stats.night_stats(last, circumference, tz),
+            week_average_m=await core.hamster_night_average(hamster, settings, ctx.now),
+            all_time_m=hamster.metres(total.revolutions),
+            all_time_revolutions=total.revolutions,
+            records=wheel_stats.records(active, edges[:-1], nights.revolutions, circumference),
+            streak_nights=streak,
+        )
+        blocks.append(
+            wheel_stats.render_hamster_stats(
+                report, units=settings.units, tz=tz, name=clean_name(hamster.name)
+            )
+        )
     return Reply("\n\n".join(blocks))
 
 
