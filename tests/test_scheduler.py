@@ -605,3 +605,24 @@ async def test_run_posts_through_the_platform_senders(tmp_path: Path) -> None:
     assert sent[0][1].text.startswith("🌅 Good morning!")
     async with await Database.open(config.bot.database) as db:
         assert len(await _nights(db)) == 1
+
+
+async def test_a_chat_that_joins_after_the_report_time_starts_tomorrow(core: BotCore) -> None:
+    db = core.db
+    clock = VirtualClock(LONDON_8AM - 3600)
+    tg = Platform(clock)
+    await chat_store.ensure_chat(db, "telegram", "old", clock.now)
+    scheduler = _scheduler(core, clock, {"telegram": tg})
+    await _tick(scheduler, clock)
+    clock.now = LONDON_8AM
+    await _tick(scheduler, clock)
+    clock.now = LONDON_8AM + 3600  # 09:00: a new group says hello
+    await chat_store.ensure_chat(db, "telegram", "new", clock.now)
+    assert await _tick(scheduler, clock) == []
+    clock.now = LONDON_8AM + 86400
+    await _tick(scheduler, clock)
+    assert tg.sent[0][:2] == ("telegram:old", "report 2026-11-30 late=False")
+    assert sorted((label, text) for label, text, _ in tg.sent[1:]) == [
+        ("telegram:new", "report 2026-12-01 late=False"),
+        ("telegram:old", "report 2026-12-01 late=False"),
+    ]

@@ -16,7 +16,8 @@ time. So:
 Catch-up: a report is *on time* within ``LATE_AFTER`` of its scheduled instant; after that (the process was
 down, or a chat just switched its time to earlier) it is posted marked late, but only before the chat's local
 ``catch_up_until`` (config ``[summary] catch_up_until``, default 12:00). When the summary time itself is at or
-after the cut-off, only the on-time window applies.
+after the cut-off, only the on-time window applies. A chat that first uses the bot after its report time, while
+the process was running, starts with the next morning's report instead of a late one.
 
 Crash between sending and recording: **at most one duplicate**. A delivery records the night in the summary log
 only after the platform confirmed the message, so the log means "delivered". A crash in the few milliseconds
@@ -192,6 +193,8 @@ class SummaryScheduler:
         self._in_flight: dict[tuple[int, str], asyncio.Task[bool]] = {}
         self._finished_nights: set[tuple[int, str]] = set()
         self._recording: set[tuple[int, str]] = set()
+        self._known_chats: set[int] = set()
+        self._first_tick: float | None = None
 
     @property
     def in_flight(self) -> list[asyncio.Task[bool]]:
@@ -213,14 +216,23 @@ class SummaryScheduler:
     async def tick(self) -> list[asyncio.Task[bool]]:
         """Start a delivery for every chat whose report is due now and not yet sent; returns the new ones."""
         now = self.clock()
+        if self._first_tick is None:
+            self._first_tick = now
         started = []
         for chat in await chat_store.list_chats(self.core.db):
             if chat.platform not in self.senders:
                 continue  # e.g. the terminal chat: nobody to post to
+            is_new = chat.id not in self._known_chats
+            self._known_chats.add(chat.id)
             settings = self.core.settings_of(chat)
             for due in due_reports(now, settings, self.core.config.summary.catch_up_until):
                 key = (chat.id, due.night)
                 if key in self._in_flight or key in self._finished_nights:
+                    continue
+                if is_new and due.late and self._first_tick < due.scheduled.timestamp():
+                    # The chat first spoke to us after this morning's report time while we were
+                    # running: it starts with tomorrow's report, not an apology for a late one.
+                    self._finished_nights.add(key)
                     continue
                 if await chat_store.summary_sent(self.core.db, chat.id, due.night):
                     continue
