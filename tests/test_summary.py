@@ -390,3 +390,30 @@ async def test_the_scheduler_posts_the_real_report_marked_late(core: BotCore) ->
     assert text.startswith("⏰ Sorry this is late: I wasn't around at 08:00.\n🌅 Good morning!")
     assert await chat_store.summary_sent(core.db, chat.id, "2026-11-29")
     assert await scheduler.tick() == []
+
+
+async def test_a_simulated_night_through_the_pipeline_is_reported_exactly(core: BotCore) -> None:
+    from bot.core.parsing import format_distance
+    from bot.core.summary import gather_report
+    from sensors.simulated import notifications, revolutions_between
+
+    hamster = core.config.hamsters[0]
+    night = report_night(MORNING, time(8), LONDON)
+    start, end = night.start.timestamp(), night.end.timestamp()
+    pipeline = await WheelPipeline.open(core.db, hamster)
+    pipeline.link_event("connected", start - 60)
+    for at, payload in notifications(11, start - 30, end - 1, LONDON, hamster.circumference_m):
+        pipeline.feed(payload, at)
+    await pipeline.flush()
+    truth = revolutions_between(11, start - 30, end - 1, LONDON, hamster.circumference_m)
+    assert truth > 1000
+    report, _ = await gather_report(core, await _chat(core), MORNING)
+    stats = report.hamsters[0].stats
+    assert stats.revolutions == truth
+    assert stats.estimated_revolutions == 0
+    assert sum(b.distance_m for b in stats.hourly_m) == pytest.approx(truth * WHEEL_M)
+    assert 1 <= stats.sessions and 0 < stats.active_minutes < 24 * 60
+    assert stats.top_speed_mps <= 6 / 3.6 + 1e-9  # the simulated hamster runs at most 6 km/h
+    text = (await compose_report(core, await _chat(core), MORNING, chart=False)).text
+    assert f"🐹 Ursula ran {format_distance(truth * WHEEL_M, 'mi')}\n" in text
+    assert report.hamsters[0].health.offline == ()

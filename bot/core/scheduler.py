@@ -274,6 +274,8 @@ class SummaryScheduler:
     async def _compose_report(self, chat: Chat, settings: ChatSettings, due: Due) -> Reply:
         from bot.core.summary import compose_report
 
+        if self.core.before_command is not None:
+            await self.core.before_command()  # flush the wheels: the night's last minute counts too
         return await compose_report(self.core, chat, due.day, late=due.late)
 
     async def _deliver(self, chat: Chat, settings: ChatSettings, due: Due) -> bool:
