@@ -1,0 +1,419 @@
+"""The Telegram frontend with the real python-telegram-bot polling FakeTelegram, over a real SQLite store."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import struct
+import zlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from telegram import Update
+from telegram.error import Forbidden
+from telegram.ext import AIORateLimiter
+
+from bot import config as config_module
+from bot.core import commands as core_commands
+from bot.core.commands import BotCore, Command, CommandContext, Reply
+from bot.frontends import telegram as frontend_module
+from bot.frontends.telegram import TelegramFrontend, TokenRedactor
+from storage import chats as chat_store
+from storage.db import Database
+from tests.fakes.telegram_api import FakeTelegram, SentMessage
+
+GROUP = -1001234567
+OTHER_GROUP = -1007654321
+ALICE, BOB, CAROL = 1001, 1002, 1003
+
+
+def png_with_every_byte() -> bytes:
+    """A valid 16x16 RGB PNG whose compressed data and pixels span all byte values."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", 16, 16, 8, 2, 0, 0, 0)
+    rows = b"".join(b"\x00" + bytes((x * 16 + y) % 256 for x in range(48)) for y in range(16))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows, 0))
+        + chunk(b"IEND", b"")
+    )
+
+
+PNG = png_with_every_byte()
+
+
+@dataclass
+class Bot:
+    fake: FakeTelegram
+    frontend: TelegramFrontend
+    core: BotCore
+    db: Database
+
+    def say(self, text: str, user: int = ALICE, chat: int = GROUP, **kwargs) -> int:
+        names = {ALICE: ("Alice", "Smith"), BOB: ("Bob", None), CAROL: ("Carol", None)}
+        first, last = names.get(user, (f"User{user}", None))
+        chat_type = kwargs.pop("chat_type", "private" if chat > 0 else "supergroup")
+        self.fake.push_message(
+            chat,
+            text,
+            user_id=user,
+            first_name=first,
+            last_name=last,
+            chat_type=chat_type,
+            **kwargs,
+        )
+        return len(self.fake.messages_in(chat))
+
+    async def reply(self, text: str, user: int = ALICE, chat: int = GROUP, **kwargs) -> SentMessage:
+        """Say something and wait for the bot's answer to exactly that message."""
+        message_id = self.say(text, user, chat, **kwargs)
+        [sent] = await self.fake.wait_for_sent(
+            lambda s: s.chat_id == chat and s.reply_to_message_id == message_id
+        )
+        return sent
+
+
+def _config(tmp_path: Path, fake: FakeTelegram) -> config_module.Config:
+    return config_module.parse(
+        {
+            "bot": {"database": str(tmp_path / "bot.db"), "timezone": "UTC", "units": "km"},
+            "hamsters": [{"name": "Ursula", "wheel_diameter_cm": 20}],
+            "telegram": {"token": fake.token, "base_url": fake.base_url},
+        }
+    )
+
+
+async def _start(frontend: TelegramFrontend) -> asyncio.Task[None]:
+    task = asyncio.create_task(frontend.run())
+    ready = asyncio.create_task(frontend.ready.wait())
+    await asyncio.wait([ready, task], timeout=5, return_when=asyncio.FIRST_COMPLETED)
+    ready.cancel()
+    if task.done():
+        task.result()
+    assert frontend.ready.is_set(), "the Telegram frontend never became ready"
+    return task
+
+
+async def _stop(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+@pytest.fixture
+async def bot(tmp_path: Path, fake_telegram: FakeTelegram) -> AsyncIterator[Bot]:
+    config = _config(tmp_path, fake_telegram)
+    db = await Database.open(config.bot.database)
+    core = await BotCore.create(db, config)
+    frontend = TelegramFrontend(
+        core, config.telegram, rate_limiter=AIORateLimiter(max_retries=2), poll_timeout=1
+    )
+    task = await _start(frontend)
+    try:
+        yield Bot(fake_telegram, frontend, core, db)
+    finally:
+        await _stop(task)
+        await db.close()
+
+
+# --- start-up ---------------------------------------------------------------------------------
+
+
+async def test_command_menus_are_registered_per_scope(bot: Bot) -> None:
+    menus = {
+        scope: [c["command"] for c in commands]
+        for scope, commands in bot.fake.commands_by_scope.items()
+    }
+    assert set(menus) == {
+        "default",
+        "all_group_chats",
+        "all_chat_administrators",
+        "all_private_chats",
+    }
+    assert {"logrun", "race", "runs", "undo", "hamster", "help"} <= set(menus["all_group_chats"])
+    assert "settings" not in menus["all_group_chats"] and "settings" not in menus["default"]
+    assert "settings" in menus["all_chat_administrators"]
+    assert "settings" in menus["all_private_chats"]
+
+
+# --- the commands ---------------------------------------------------------------------------
+
+
+async def test_two_runners_and_the_hamster_race(bot: Bot) -> None:
+    alice = await bot.reply("/logrun 5 km")
+    assert "Logged 5" in (alice.text or "") and "Alice Smith" in (alice.text or "")
+    bob = await bot.reply("/logrun 3.1 mi", user=BOB)
+    assert "Bob" in (bob.text or "")
+    race = await bot.reply("/race")
+    text = race.text or ""
+    assert "Alice Smith" in text and "Bob" in text and "Ursula" in text
+    assert text.index("Alice Smith") < text.index("Bob")  # 5 km beats 3.1 mi
+
+
+async def test_addressed_commands_work_and_other_bots_commands_are_ignored(bot: Bot) -> None:
+    bot.say("/logrun@someotherbot 5 km")
+    bot.say("/frobnicate")  # not mine, not addressed to me: maybe another bot's
+    reply = await bot.reply(f"/logrun@{bot.fake.bot_username} 2 km")
+    assert "Logged 2" in (reply.text or "")
+    assert len(bot.fake.sent) == 1
+    unknown = await bot.reply(f"/frobnicate@{bot.fake.bot_username}")
+    assert "/help" in (unknown.text or "")
+
+
+async def test_bad_input_is_friendly_and_stores_nothing(bot: Bot) -> None:
+    reply = await bot.reply("/logrun banana")
+    assert "/logrun" in (reply.text or "") and "Traceback" not in (reply.text or "")
+    runs = await bot.reply("/runs")
+    assert "haven't logged any runs" in (runs.text or "")
+    huge = await bot.reply("/logrun " + "9" * 5000)
+    assert len(huge.text or "") < 500
+
+
+async def test_runs_undo_hamster_help_and_start(bot: Bot) -> None:
+    await bot.reply("/logrun 3 km 15:00")
+    await bot.reply("/logrun 4 km yesterday")
+    runs = await bot.reply("/runs")
+    assert "#1" in (runs.text or "") and "#2" in (runs.text or "")
+    refused = await bot.reply("/undo 1", user=BOB)
+    assert "isn't yours" in (refused.text or "")
+    undone = await bot.reply("/undo 1")
+    assert "Removed run #1" in (undone.text or "")
+    hamster = await bot.reply("/hamster")
+    assert "Ursula" in (hamster.text or "") and "All time" in (hamster.text or "")
+    help_text = (await bot.reply("/help")).text or ""
+    assert "/logrun" in help_text and "/settings" in help_text
+    start = await bot.reply("/start", user=BOB, chat=BOB)
+    assert "Hi Bob" in (start.text or "")
+
+
+async def test_settings_admin_only_in_groups(bot: Bot) -> None:
+    refused = await bot.reply("/settings units mi", user=BOB)
+    assert "admins" in (refused.text or "")
+    bot.fake.set_member_status(GROUP, ALICE, "administrator")
+    changed = await bot.reply("/settings units mi")
+    assert "now in mi" in (changed.text or "")
+    bot.fake.set_member_status(GROUP, CAROL, "creator")
+    tz = await bot.reply("/settings timezone Europe/Berlin", user=CAROL)
+    assert "Europe/Berlin" in (tz.text or "")
+    chat = await chat_store.get_chat(bot.db, "telegram", str(GROUP))
+    assert chat is not None and (chat.units, chat.timezone) == ("mi", "Europe/Berlin")
+
+
+async def test_anonymous_admin_is_an_admin(bot: Bot) -> None:
+    reply = await bot.reply("/settings summary 07:15", sender_chat=GROUP)
+    assert "07:15" in (reply.text or "")
+
+
+async def test_admin_status_is_cached_briefly(bot: Bot) -> None:
+    await bot.reply("/settings units mi", user=BOB)
+    await bot.reply("/settings units km", user=BOB)
+    lookups = [c for c in bot.fake.calls["getChatMember"] if c.params.get("user_id") == BOB]
+    assert len(lookups) == 1
+    bot.frontend.admin_cache_seconds = 0
+    bot.frontend._admins.clear()
+    bot.fake.set_member_status(GROUP, BOB, "administrator")
+    assert "now in mi" in ((await bot.reply("/settings units mi", user=BOB)).text or "")
+
+
+async def test_private_chat_owner_may_change_settings(bot: Bot) -> None:
+    reply = await bot.reply("/settings units mi", user=BOB, chat=BOB)
+    assert "now in mi" in (reply.text or "")
+    assert not bot.fake.calls["getChatMember"]
+
+
+async def test_chats_are_isolated(bot: Bot) -> None:
+    await bot.reply("/logrun 5 km")
+    elsewhere = await bot.reply("/race all", chat=OTHER_GROUP)
+    assert "Alice" not in (elsewhere.text or "") and "Ursula" in (elsewhere.text or "")
+    undo = await bot.reply("/undo 1", chat=OTHER_GROUP)
+    assert "can't find run #1" in (undo.text or "")
+
+
+async def test_display_name_follows_the_latest_one(bot: Bot) -> None:
+    await bot.reply("/logrun 5 km")
+    bot.fake.push_message(GROUP, "/runs", user_id=ALICE, first_name="Ally", chat_type="supergroup")
+    await bot.fake.wait_for_sent(lambda s: "Your last 1 runs" in (s.text or ""))
+    race = await bot.reply("/race", user=BOB)
+    assert "Ally" in (race.text or "") and "Alice Smith" not in (race.text or "")
+
+
+async def test_edited_messages_are_not_commands(bot: Bot) -> None:
+    application = bot.frontend.application
+    assert application is not None
+    message = {
+        "message_id": 1,
+        "date": 0,
+        "chat": {"id": GROUP, "type": "supergroup", "title": "g"},
+        "from": {"id": ALICE, "is_bot": False, "first_name": "Alice"},
+        "text": "/logrun 5 km",
+        "entities": [{"type": "bot_command", "offset": 0, "length": 7}],
+    }
+    fresh = Update.de_json({"update_id": 1, "message": message}, application.bot)
+    edited = Update.de_json(
+        {"update_id": 2, "edited_message": {**message, "edit_date": 1}}, application.bot
+    )
+    handlers = application.handlers[0]
+    assert any(h.check_update(fresh) for h in handlers)
+    assert not any(h.check_update(edited) for h in handlers)
+
+
+async def test_rate_limited_reply_is_retried(bot: Bot) -> None:
+    bot.fake.fail_next("sendMessage", status=429, retry_after=0.05)
+    reply = await bot.reply("/help")
+    assert "/logrun" in (reply.text or "")
+    statuses = [c.status for c in bot.fake.calls["sendMessage"]]
+    assert statuses == [429, 200]
+
+
+# --- images, long replies, crashes (extra core commands) ---------------------------------------
+
+
+async def _picture(core: BotCore, ctx: CommandContext, args: str) -> Reply:
+    return Reply(f"picture for {args or 'nothing'}", image_png=PNG, image_name="night.png")
+
+
+async def _essay(core: BotCore, ctx: CommandContext, args: str) -> Reply:
+    return Reply("\n".join(f"line {i:04d} " + "x" * 60 for i in range(55)))
+
+
+async def _broken(core: BotCore, ctx: CommandContext, args: str) -> Reply:
+    raise RuntimeError("database is on fire at /secret/path")
+
+
+@pytest.fixture
+def extra_commands(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, handler in (("picture", _picture), ("essay", _essay), ("broken", _broken)):
+        monkeypatch.setitem(
+            core_commands.COMMANDS, name, Command(name, f"/{name}", f"test {name}", handler)
+        )
+
+
+async def test_photo_bytes_arrive_intact_with_caption(extra_commands: None, bot: Bot) -> None:
+    sent = await bot.reply("/picture last night")
+    assert sent.method == "sendPhoto"
+    assert sent.photo == PNG and sent.photo_filename == "night.png"
+    assert sent.caption == "picture for last night"
+
+
+async def test_long_text_is_split_cleanly(
+    extra_commands: None, bot: Bot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(frontend_module, "MAX_MESSAGE", 2000)  # core caps replies at 4096
+    message_id = bot.say("/essay")
+    parts = await bot.fake.wait_for_sent(lambda s: s.chat_id == GROUP, count=2)
+    assert parts[0].reply_to_message_id == message_id
+    assert all(len(p.text or "") <= 2000 for p in parts)
+    assert "\n".join(p.text or "" for p in parts) == (await _essay(None, None, "")).text  # type: ignore[arg-type]
+
+
+async def test_a_crash_gets_a_short_apology(
+    extra_commands: None, bot: Bot, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.ERROR, logger="bot.frontends.telegram"):
+        reply = await bot.reply("/broken")
+    assert reply.text == frontend_module.SORRY
+    assert any("database is on fire" in r.getMessage() or r.exc_info for r in caplog.records)
+
+
+# --- sending outside a command (the morning report) -------------------------------------------
+
+
+async def test_send_fails_then_succeeds(bot: Bot) -> None:
+    bot.fake.add_chat(GROUP, "supergroup")
+    chat = await chat_store.ensure_chat(bot.db, "telegram", str(GROUP), 0.0)
+    bot.fake.fail_next("sendPhoto", status=403)
+    report = Reply("Good morning! Ursula ran 2 km.", image_png=PNG, image_name="night.png")
+    with pytest.raises(Forbidden):
+        await bot.frontend.send(chat, report)
+    await bot.frontend.send(chat, report)
+    [sent] = [s for s in bot.fake.sent if s.chat_id == GROUP]
+    assert (sent.method, sent.caption, sent.photo) == ("sendPhoto", report.text, PNG)
+
+
+async def test_send_long_caption_goes_as_photo_then_text(bot: Bot) -> None:
+    bot.fake.add_chat(GROUP, "supergroup")
+    chat = await chat_store.ensure_chat(bot.db, "telegram", str(GROUP), 0.0)
+    report = Reply("x" * 1500, image_png=PNG)
+    await bot.frontend.send(chat, report)
+    sent = [s for s in bot.fake.sent if s.chat_id == GROUP]
+    assert [(s.method, s.caption, s.text) for s in sent] == [
+        ("sendPhoto", None, None),
+        ("sendMessage", None, "x" * 1500),
+    ]
+
+
+async def test_send_without_a_connection_raises(
+    tmp_path: Path, fake_telegram: FakeTelegram
+) -> None:
+    frontend = TelegramFrontend(None, _config(tmp_path, fake_telegram).telegram)  # type: ignore[arg-type]
+    chat = chat_store.Chat(1, "telegram", "123", None, None, None, None, None)
+    with pytest.raises(ConnectionError):
+        await frontend.send(chat, Reply("hello"))
+
+
+# --- the token stays secret -------------------------------------------------------------------
+
+
+async def test_token_never_reaches_the_log(
+    tmp_path: Path, fake_telegram: FakeTelegram, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    uninstall = frontend_module.install_redactor([fake_telegram.token])
+    try:
+        config = _config(tmp_path, fake_telegram)
+        db = await Database.open(config.bot.database)
+        try:
+            core = await BotCore.create(db, config)
+            frontend = TelegramFrontend(core, config.telegram, poll_timeout=1)
+            task = await _start(frontend)
+            fake_telegram.push_message(GROUP, "/help", user_id=ALICE, first_name="Alice")
+            await fake_telegram.wait_for_sent()
+            logging.getLogger("test").warning("leak %s", f"url/bot{fake_telegram.token}/getMe")
+            await _stop(task)
+        finally:
+            await db.close()
+    finally:
+        uninstall()
+    text = caplog.text
+    assert "leak url/bot[token]/getMe" in text
+    assert fake_telegram.token not in text
+
+
+def test_redactor_scrubs_arguments_and_tracebacks() -> None:
+    redactor = TokenRedactor(["123:SECRET"])
+    try:
+        raise ValueError("bad url https://x/bot123:SECRET/getMe")
+    except ValueError:
+        import sys
+
+        record = logging.LogRecord(
+            "x", logging.ERROR, "f", 1, "got %s", ("123:SECRET",), sys.exc_info()
+        )
+    assert redactor.filter(record)
+    assert record.getMessage() == "got [token]"
+    assert "SECRET" not in (record.exc_text or "")
+
+
+def test_pure_pieces() -> None:
+    assert frontend_module.api_urls(None) is None
+    assert frontend_module.api_urls("http://h:8081") == (
+        "http://h:8081/bot",
+        "http://h:8081/file/bot",
+    )
+    assert frontend_module.api_urls("http://h:8081/bot") == (
+        "http://h:8081/bot",
+        "http://h:8081/file/bot",
+    )
+    assert frontend_module.command_args("/logrun@hamsterbot  5 km  yesterday ") == "5 km  yesterday"
+    assert frontend_module.command_args("/race") == ""
+    assert frontend_module.display_name("Alice", None) == "Alice"
+    assert frontend_module.display_name("Alice", "Smith") == "Alice Smith"
+    assert frontend_module.reply_plan(Reply("hi", image_png=b"x")) == ("hi", [])
+    assert frontend_module.reply_plan(Reply("hi")) == (None, ["hi"])
