@@ -387,7 +387,7 @@ async def test_the_scheduler_posts_the_real_report_marked_late(core: BotCore) ->
         assert await task
     assert [c.id for c, _ in sent] == [chat.id]
     text = sent[0][1].text
-    assert text.startswith("⏰ Sorry this is late: I wasn't around at 08:00.\n🌅 Good morning!")
+    assert text.startswith("⏰ Running late today: this was due at 08:00.\n🌅 Good morning!")
     assert await chat_store.summary_sent(core.db, chat.id, "2026-11-29")
     assert await scheduler.tick() == []
 
@@ -417,3 +417,36 @@ async def test_a_simulated_night_through_the_pipeline_is_reported_exactly(core: 
     text = (await compose_report(core, await _chat(core), MORNING, chart=False)).text
     assert f"🐹 Ursula ran {format_distance(truth * WHEEL_M, 'mi')}\n" in text
     assert report.hamsters[0].health.offline == ()
+
+
+async def test_two_hamsters_each_get_their_block_and_the_chart_shows_the_runner(
+    tmp_path: Path,
+) -> None:
+    config = config_module.parse(
+        {
+            "bot": {
+                "database": str(tmp_path / "two.db"),
+                "timezone": "Europe/London",
+                "units": "km",
+            },
+            "hamsters": [
+                {"name": "Ursula", "wheel_diameter_cm": 20},
+                {"name": "Hazel", "wheel_diameter_cm": 25},
+            ],
+        }
+    )
+    async with await Database.open(config.bot.database) as db:
+        core = await BotCore.create(db, config)
+        hazel = await WheelPipeline.open(db, config.hamsters[1])
+        start = _london(28, 23)
+        hazel.feed(encode_csc_measurement(10, 0), start)
+        for second in range(1, 121):
+            hazel.feed(encode_csc_measurement(10 + second, second * 1024), start + second)
+        await hazel.flush()
+        chat = await chat_store.ensure_chat(db, "discord", "7", start)
+        reply = await compose_report(core, chat, MORNING)
+    assert "🐹 Ursula: no data from the wheel sensor last night." in reply.text
+    hazel_m = 120 * math.pi * 0.25
+    assert f"🐹 Hazel ran {hazel_m:.0f} m\n⏱️ 2 min on the wheel in 1 run\n" in reply.text
+    assert reply.image_png is not None and reply.image_png.startswith(b"\x89PNG")
+    assert reply.image_name == "night-2026-11-29.png"

@@ -301,7 +301,7 @@ def render_report(report: Report, tz: ZoneInfo) -> str:
     )
     blocks = []
     if report.late:
-        blocks.append(f"⏰ Sorry this is late: I wasn't around at {night.end:%H:%M}.\n{header}")
+        blocks.append(f"⏰ Running late today: this was due at {night.end:%H:%M}.\n{header}")
     else:
         blocks.append(header)
     blocks.extend(_hamster_block(h, report.units, tz) for h in report.hamsters)
