@@ -305,3 +305,10 @@ async def active_minutes(db: Database, wheel_id: int, start: float, end: float) 
     )
     minutes, revolutions, estimated = _columns(rows)
     return MinuteSeries(start, end, minutes, revolutions, estimated)
+
+
+async def first_run_at(db: Database, chat_id: int) -> float | None:
+    """When the oldest live run of this chat was run."""
+    return await db.scalar(
+        "SELECT MIN(ran_at) FROM runs WHERE chat_id = ? AND deleted_at IS NULL", (chat_id,)
+    )

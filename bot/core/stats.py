@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from bot.core.parsing import METRES_PER_MILE, Units, format_distance, format_speed
 from storage.queries import MinuteSeries
 
 MINUTE = 60
@@ -214,6 +215,14 @@ def streak(night_metres: Sequence[float] | np.ndarray, threshold_m: float) -> in
     return int(values.size if below.size == 0 else values.size - 1 - below[-1])
 
 
+def current_streak(night_metres: Sequence[float] | np.ndarray, threshold_m: float) -> int:
+    """The streak through the last complete night; the night in progress (the last value) joins it once over."""
+    values = np.asarray(night_metres, dtype=np.float64)
+    if values.size == 0:
+        return 0
+    return streak(values[:-1], threshold_m) + int(values[-1] >= threshold_m)
+
+
 def sparkline(values: Sequence[float] | np.ndarray) -> str:
     """``▁▂▃▅▇``: zero is the lowest bar, any activity at least the second, the busiest the highest."""
     array = np.asarray(values, dtype=np.float64)
@@ -224,3 +233,97 @@ def sparkline(values: Sequence[float] | np.ndarray) -> str:
         return SPARKS[0] * array.size
     levels = np.where(array > 0, 1 + np.rint(array / peak * (len(SPARKS) - 2)), 0).astype(int)
     return "".join(SPARKS[i] for i in levels)
+
+
+def night_boundaries(first: float, last: float, summary_time: time, tz: ZoneInfo) -> np.ndarray:
+    """Summary times (epoch s) from the one at or before ``first`` to the first at or after ``last``.
+
+    Consecutive boundaries are the nights of the morning report: 23 or 25 hours long across DST. A Python loop
+    over days, not minutes.
+    """
+
+    def at(day: date) -> float:
+        # fold=0 as in parsing: a summary time inside a DST gap means the moment the gap ends.
+        return datetime.combine(day, summary_time, tzinfo=tz).astimezone(UTC).timestamp()
+
+    day = datetime.fromtimestamp(first, tz).date()
+    while at(day) > first:
+        day -= timedelta(days=1)
+    edges = [at(day)]
+    while edges[-1] < last:
+        day += timedelta(days=1)
+        edges.append(at(day))
+    return np.array(edges, dtype=np.float64)
+
+
+@dataclass(frozen=True, slots=True)
+class HamsterReport:
+    """What ``/hamster stats`` says about one hamster; every figure already computed."""
+
+    name: str
+    tonight_m: float
+    last_night: NightStats
+    week_average_m: float | None  # over the last 7 complete nights
+    all_time_m: float
+    all_time_revolutions: int
+    records: Records
+    streak_nights: int = 0
+
+
+STREAK_M = METRES_PER_MILE
+
+
+def _day(epoch: int, tz: ZoneInfo) -> str:
+    return datetime.fromtimestamp(epoch, tz).strftime("%a %-d %b %Y")
+
+
+def _moment(epoch: int, tz: ZoneInfo) -> str:
+    return datetime.fromtimestamp(epoch, tz).strftime("%a %-d %b %Y %H:%M")
+
+
+def _minutes(seconds: int) -> str:
+    minutes = round(seconds / 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    return f"{minutes // 60} h {minutes % 60:02d} min"
+
+
+def render_hamster_stats(report: HamsterReport, *, units: Units, tz: ZoneInfo, name: str) -> str:
+    """The ``/hamster stats`` block for one hamster (``name`` already cleaned for the chat)."""
+    last = report.last_night
+    lines = [f"🐹 {name}'s stats", f"Tonight so far: {format_distance(report.tonight_m, units)}"]
+    night = f"Last night: {format_distance(last.distance_m, units)}"
+    if last.active_minutes:
+        runs = "run" if last.sessions == 1 else "runs"
+        night += f", {_minutes(last.active_minutes * 60)} on the wheel in {last.sessions} {runs}"
+    lines.append(night)
+    busy = [i for i, b in enumerate(last.hourly_m) if b.distance_m > 0]
+    if busy:
+        # From the first to the last hour with running: the quiet daytime says nothing.
+        shown = last.hourly_m[busy[0] : busy[-1] + 1]
+        spark = sparkline([b.distance_m for b in shown])
+        lines.append(f"{spark} {shown[0].hour:02d}:00–{(shown[-1].hour + 1) % 24:02d}:00")
+    if report.week_average_m is not None:
+        lines.append(f"7-night average: {format_distance(report.week_average_m, units)}")
+    lines.append(
+        f"All time: {format_distance(report.all_time_m, units)} ({report.all_time_revolutions:,} turns of the wheel)"
+    )
+    best = report.records
+    if best.longest_night_start is not None:
+        lines.append(
+            f"🏆 Longest night: {format_distance(best.longest_night_m, units)} (night of {_day(best.longest_night_start, tz)})"
+        )
+    if best.fastest_minute_at is not None:
+        lines.append(
+            f"⚡ Fastest minute: {format_speed(best.fastest_minute_mps, units)} ({_moment(best.fastest_minute_at, tz)})"
+        )
+    if best.longest_session_start is not None:
+        lines.append(
+            f"⏱️ Longest session: {_minutes(best.longest_session_s)} ({_moment(best.longest_session_start, tz)})"
+        )
+    if report.streak_nights:
+        nights = "night" if report.streak_nights == 1 else "nights"
+        lines.append(f"🔥 Streak: {report.streak_nights} {nights} in a row over 1 mile")
+    else:
+        lines.append("🔥 No streak of 1-mile nights right now.")
+    return "\n".join(lines)
