@@ -62,7 +62,11 @@ async def cmd_run(args: argparse.Namespace) -> int:
 
     config = _config(args)
     _setup_logging(config.bot.log_level)
-    await app.run(config, record=Path(args.record) if args.record else None)
+    await app.run(
+        config,
+        record=Path(args.record) if args.record else None,
+        sync_commands=args.sync_commands,
+    )
     return EXIT_OK
 
 
@@ -154,15 +158,22 @@ async def cmd_replay(args: argparse.Namespace) -> int:
     except OSError as err:
         raise UsageError(f"{path}: cannot read it ({err.strerror})") from None
     db = await Database.open(config.bot.database)
-    fed = problems = 0
+    fed = problems = stale = 0
     try:
         pipeline = await WheelPipeline.open(db, hamster)
+        # Notifications from before the wheel's last stored reading were counted already (the same
+        # capture replayed twice, or a capture overlapping the live run): skipping them keeps
+        # replay idempotent instead of letting old counter values look like a sensor reset.
+        counted_until = pipeline.counter.state.last_at
         next_flush = -math.inf
         with handle:
             for item in read_capture(handle):
                 if isinstance(item, CaptureProblem):
                     problems += 1
                     print(f"{path}:{item.line_no}: skipped: {item.reason}", file=sys.stderr)
+                    continue
+                if counted_until is not None and item.received_at <= counted_until:
+                    stale += 1
                     continue
                 pipeline.feed(item.payload, item.received_at)
                 fed += 1
@@ -179,6 +190,8 @@ async def cmd_replay(args: argparse.Namespace) -> int:
         f"revolutions ({metres / 1000:.3f} km); {problems} lines skipped, "
         f"{pipeline.malformed} malformed payloads ignored."
     )
+    if stale:
+        print(f"{stale} notifications from before the wheel's last reading were already counted.")
     return EXIT_OK
 
 
@@ -240,6 +253,46 @@ async def cmd_totals(args: argparse.Namespace) -> int:
             print(f"{wheel['name']}: {wheel['revolutions']} revolutions, {shown}")
         for run in runs:
             print(f"{run['chat']} {run['user']}: {run['distance_m'] / 1000:.3f} km")
+    return EXIT_OK
+
+
+async def cmd_export(args: argparse.Namespace) -> int:
+    from bot import app
+    from bot.core.commands import ChatSettings, export_nights
+    from storage import chats as chat_store
+    from storage import export
+
+    config = _config(args)
+    _setup_logging(config.bot.log_level, quiet=True)
+    platform, _, key = (args.chat or "").partition(":")
+    if args.chat and not (platform and key):
+        raise UsageError(f'--chat: expected PLATFORM:ID like telegram:-1001234, got "{args.chat}"')
+    if not config.bot.database.exists():
+        raise UsageError(f"{config.bot.database}: no such database")
+    runtime = await app.open_runtime(config)
+    try:
+        chat = None
+        if args.chat:
+            chat = await chat_store.get_chat(runtime.db, platform, key)
+            if chat is None:
+                raise UsageError(f'no chat "{args.chat}" in the database')
+        settings = (
+            runtime.core.settings_of(chat)
+            if chat
+            else ChatSettings(
+                config.bot.timezone, config.bot.units, config.summary.time, config.summary.enabled
+            )
+        )
+        runs = await export.run_rows(runtime.db, chat.id if chat else None)
+        nights = await export_nights(runtime.core, settings, time.time())
+    finally:
+        await runtime.close()
+    if args.format == "json":
+        print(export.to_json(runs, nights))
+    elif args.nights:
+        print(export.nights_csv(nights), end="")
+    else:
+        print(export.runs_csv(runs), end="")
     return EXIT_OK
 
 
@@ -314,6 +367,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--record", metavar="FILE", help="also write every notification to FILE (capture format)"
     )
+    p.add_argument(
+        "--sync-commands",
+        choices=["global"],
+        help="also register the Discord slash commands globally (slow to appear; rate-limited)",
+    )
 
     p = add(
         "demo",
@@ -371,6 +429,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--date", metavar="YYYY-MM-DD", help="the morning (default: the latest one due)")
     p.add_argument("--image-dir", metavar="DIR", help="also draw the hourly chart and save it here")
+
+    p = add("export", cmd_export, "print runs (CSV) or runs and nightly totals (JSON)")
+    p.add_argument("--chat", metavar="PLATFORM:ID", help="only this chat's runs (default: all)")
+    p.add_argument("--format", choices=["csv", "json"], default="csv", help="default csv")
+    p.add_argument(
+        "--nights", action="store_true", help="CSV: the hamsters' nightly totals instead of runs"
+    )
     return parser
 
 
