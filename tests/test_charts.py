@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import struct
+import time
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import numpy as np
+import pytest
 
+from bot import cli
 from bot.core import charts
+from bot.core.parsing import parse_period
+from sensors.counter import CounterState, Credit
+from storage.db import Database
+from storage.wheel import WheelStore
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -40,9 +51,41 @@ async def test_race_chart_draws_every_runner() -> None:
     assert empty is not None and png_size(empty) == (1200, 700)
 
 
-async def test_a_drawing_failure_gives_none(monkeypatch) -> None:
+async def test_a_drawing_failure_gives_none(monkeypatch: pytest.MonkeyPatch) -> None:
     def broken(*args: object) -> bytes:
         raise RuntimeError("no canvas today")
 
     monkeypatch.setattr(charts, "draw_hourly", broken)
     assert await charts.hourly_chart([("01", 1.0)], title="t", units="km") is None
+
+
+def test_say_chart_week_saves_a_real_png(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "hamsterbot.toml"
+    config.write_text(
+        f'[bot]\ndatabase = "{tmp_path / "bot.db"}"\ntimezone = "Asia/Kathmandu"\n\n'
+        '[[hamsters]]\nname = "Ursula"\nwheel_diameter_cm = 20\n'
+    )
+    now = time.time()
+    week = parse_period("week", now=datetime.fromtimestamp(now, ZoneInfo("Asia/Kathmandu")))
+
+    async def fill() -> None:
+        async with await Database.open(tmp_path / "bot.db") as db:
+            store = await WheelStore.open(db, "Ursula")
+            start = week.start.timestamp()
+            for at in np.linspace(start, now - 60, 20):
+                store.record(Credit(300, at, at + 30, False), [], CounterState(0, 0, 0))
+            await store.flush()
+
+    asyncio.run(fill())
+    args = ["say", "--config", str(config), "--chat", "g", "--user", "Alice"]
+    assert cli.main([*args, "/logrun 5 km"]) == 0
+    assert cli.main([*args, "--image-dir", str(tmp_path / "img"), "/chart week"]) == 0
+    out = capsys.readouterr().out
+    images = [
+        line.removeprefix("image: ") for line in out.splitlines() if line.startswith("image: ")
+    ]
+    assert len(images) == 1 and "📈 Race, this week (mi)" in out
+    png = Path(images[0]).read_bytes()
+    assert png_size(png) == (1200, 700) and len(png) > 10_000

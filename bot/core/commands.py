@@ -22,6 +22,7 @@ from bot.core import stats as wheel_stats
 from bot.core.parsing import Period, Units, UserError, format_both, format_distance
 from bot.core.race import Runner, clean_name, render_race, standings
 from storage import chats as chat_store
+from storage import export as export_store
 from storage import queries
 from storage import runs as run_store
 from storage.db import Database
@@ -552,6 +553,42 @@ async def _hamster_stats(core: BotCore, ctx: CommandContext) -> Reply:
             )
         )
     return Reply("\n\n".join(blocks))
+
+
+@command("export", "/export", "this chat's runs and the hamster's nightly totals as CSV files")
+async def export(core: BotCore, ctx: CommandContext, args: str) -> Reply:
+    chat, settings = await core.chat_settings(ctx)
+    runs = await export_store.run_rows(core.db, chat.id)
+    nights = await export_nights(core, settings, ctx.now.timestamp())
+    files = (
+        ("runs.csv", export_store.runs_csv(runs).encode()),
+        ("nights.csv", export_store.nights_csv(nights).encode()),
+    )
+    names = ", ".join(clean_name(h.name) for h in core.hamsters)
+    runs_word = "run" if len(runs) == 1 else "runs"
+    return Reply(
+        f"📦 {len(runs)} {runs_word} from this chat (runs.csv) and {names}'s nightly totals"
+        f" (nights.csv, nights ending {settings.summary_time:%H:%M} {settings.timezone}).",
+        attachments=files,
+    )
+
+
+async def export_nights(
+    core: BotCore, settings: ChatSettings, now: float
+) -> list[export_store.NightRow]:
+    """Every hamster's totals per complete night (summary time to summary time) since it first ran."""
+    rows: list[export_store.NightRow] = []
+    for hamster in core.hamsters:
+        first = await queries.first_activity(core.db, hamster.wheel_id)
+        if first is None:
+            continue
+        edges = wheel_stats.night_boundaries(first, now, settings.summary_time, settings.tz)
+        edges = edges[edges <= now]  # the night in progress is not a total yet
+        dates = [datetime.fromtimestamp(t, settings.tz).date().isoformat() for t in edges[:-1]]
+        rows += await export_store.night_rows(
+            core.db, hamster.wheel_id, hamster.name, hamster.config.circumference_m, edges, dates
+        )
+    return rows
 
 
 async def _sensor_line(

@@ -52,11 +52,28 @@ def save_image(reply: Reply, image_dir: Path, now: float) -> Path:
     return path
 
 
+def save_file(name: str, data: bytes, folder: Path, now: float) -> Path:
+    """An attachment saved as ``STEM-EPOCH.EXT`` in ``folder``, never over an existing file."""
+    folder.mkdir(parents=True, exist_ok=True)
+    plain = Path(Path(name).name)  # the name came from the core; still, no folders
+    stem, suffix = plain.stem or "file", plain.suffix
+    path = folder / f"{stem}-{int(now)}{suffix}"
+    counter = 1
+    while path.exists():
+        path = folder / f"{stem}-{int(now)}-{counter}{suffix}"
+        counter += 1
+    path.write_bytes(data)
+    return path
+
+
 def render(reply: Reply, image_dir: Path, now: float) -> str:
-    """The reply as terminal text; an image is saved and named on a line ``image: PATH``."""
+    """The reply as terminal text; an image is saved and named on a line ``image: PATH``, other
+    files on lines ``file: PATH``."""
     text = reply.text
     if reply.image_png:
         text += f"\nimage: {save_image(reply, image_dir, now)}"
+    for name, data in reply.attachments:
+        text += f"\nfile: {save_file(name, data, image_dir, now)}"
     return text
 
 
