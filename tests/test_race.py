@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import math
 import re
 import shutil
@@ -19,7 +20,7 @@ import pytest
 from bot import config as config_module
 from bot.core import race
 from bot.core.commands import BotCore, CommandContext
-from bot.core.parsing import METRES_PER_MILE, format_distance, parse_period
+from bot.core.parsing import METRES_PER_MILE, format_distance, format_speed, parse_period
 from bot.wheels import WheelPipeline
 from sensors import simulated
 from sensors.counter import CounterState, Credit
@@ -327,3 +328,77 @@ async def test_chart_lines_follow_the_data(week: BotCore) -> None:
         ]
     )
     assert alice.times[1] == noon("2026-11-16")
+
+
+# --- /hamster stats over the same replayed week --------------------------------------------------
+
+
+async def test_hamster_stats_records_match_the_replayed_data(week: BotCore) -> None:
+    ursula = week.config.hamsters[0]
+    circumference = ursula.circumference_m
+    rows = await week.db.fetchall(
+        "SELECT m.minute, m.revolutions, m.estimated FROM wheel_minutes m JOIN wheels w "
+        "ON w.id = m.wheel_id WHERE w.name = 'Ursula' ORDER BY m.minute"
+    )
+    # Nights run 08:00 to 08:00 London time (the default summary time).
+    first_night = datetime(2026, 11, 15, 8, tzinfo=LONDON)
+    nights = []
+    for day in range(9):
+        start = first_night.timestamp() + day * 86400
+        nights.append((start, sum(r for m, r, _ in rows if start <= m < start + 86400)))
+    best_start, best_revs = max(nights, key=lambda n: (n[1], -n[0]))
+    fastest = max(rows, key=lambda row: (row[1] - row[2], -row[0]))
+    measured = [m for m, r, e in rows if r > e]
+    sessions, begin = [], measured[0]
+    for previous, minute in itertools.pairwise(measured):
+        if minute - previous >= 180:
+            sessions.append((previous + 60 - begin, begin))
+            begin = minute
+    sessions.append((measured[-1] + 60 - begin, begin))
+    longest_s, longest_start = max(sessions, key=lambda s: (s[0], -s[1]))
+    last_night = nights[7][1] * circumference  # 22 Nov 08:00 to 23 Nov 08:00
+    streak = 0
+    for _, revolutions in reversed(nights[:8]):
+        if revolutions * circumference < METRES_PER_MILE:
+            break
+        streak += 1
+
+    text = (await week.dispatch(ctx("Alice"), "hamster", "stats")).text
+    block = text.split("\n\n")[0].splitlines()
+    assert block[0] == "🐹 Ursula's stats"
+    assert block[1] == f"Tonight so far: {format_distance(0, 'km')}"
+    assert block[2].startswith(f"Last night: {format_distance(last_night, 'km')}, ")
+    assert re.fullmatch(r"[▁▂▃▄▅▆▇█]+ \d\d:00–\d\d:00", block[3])
+    assert "█" in block[3]
+    week_average = sum(r for _, r in nights[1:8]) * circumference / 7
+    assert block[4] == f"7-night average: {format_distance(week_average, 'km')}"
+    total = sum(r for _, r, _ in rows)
+    assert (
+        block[5]
+        == f"All time: {format_distance(total * circumference, 'km')} ({total:,} turns of the wheel)"
+    )
+
+    def moment(epoch: float, fmt: str) -> str:
+        return datetime.fromtimestamp(epoch, LONDON).strftime(fmt)
+
+    assert block[6] == (
+        f"🏆 Longest night: {format_distance(best_revs * circumference, 'km')}"
+        f" (night of {moment(best_start, '%a %-d %b %Y')})"
+    )
+    speed = (fastest[1] - fastest[2]) * circumference / 60
+    assert block[7] == (
+        f"⚡ Fastest minute: {format_speed(speed, 'km')} ({moment(fastest[0], '%a %-d %b %Y %H:%M')})"
+    )
+    minutes = round(longest_s / 60)
+    shown = f"{minutes} min" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"
+    assert block[8] == (
+        f"⏱️ Longest session: {shown} ({moment(longest_start, '%a %-d %b %Y %H:%M')})"
+    )
+    assert block[9] == f"🔥 Streak: {streak} nights in a row over 1 mile"
+    assert streak >= 2  # the simulated hamster runs 1-3 miles a night
+    assert "🐹 Hammy's stats" in text
+
+
+async def test_hamster_with_unknown_words_gets_a_hint(week: BotCore) -> None:
+    reply = await week.dispatch(ctx("Alice"), "hamster", "recordz")
+    assert reply.private and "/hamster stats" in reply.text
