@@ -1,0 +1,609 @@
+"""WheelLink: one BLE wheel sensor kept connected for months, every notification fed to a sink.
+
+The link finds the sensor (by address, or with ``sensor = "auto"`` the first device advertising the
+Cycling Speed and Cadence service), connects, reads CSC Feature, subscribes to CSC Measurement (or a
+DIY board's own counter characteristic) and hands every payload with its receive time to a
+:class:`WheelSink`. When anything goes wrong it disconnects, waits (exponential backoff with jitter)
+and starts over, forever. A silence watchdog recycles a link that claims to be connected but has
+sent nothing for ``watchdog_seconds``: bleak does not notice a crashed bluetoothd, and some
+sensors stop notifying without dropping the link.
+
+Nothing here knows about the store or the bot: the sink (``bot.wheels.WheelPipeline`` in the real
+program) counts, and the link only moves bytes. bleak and dbus-fast are imported inside functions,
+so importing this module costs nothing when no real sensor is configured.
+
+Why some things are done the way they are (bleak 3.1 on BlueZ):
+
+- ``client.disconnect()`` is awaited after every session, even after the sensor dropped the link:
+  bleak keeps each client's own D-Bus connection open until then.
+- bleak has no battery API and BlueZ >= 5.48 hides the Battery service behind ``org.bluez.Battery1``,
+  so the level is read from GATT 0x2A19 when it is there, else with a D-Bus ``Properties.Get``.
+- BlueZ keeps an LE link up when the program that opened it dies (SIGKILL, power cut of the Pi's
+  user session...), and a connected sensor stops advertising. Before scanning, the link therefore
+  asks BlueZ for an already connected sensor and reuses that link (bleak then skips ``Connect``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from sensors.csc import (
+    BATTERY_LEVEL_UUID,
+    CSC_FEATURE_UUID,
+    CSC_MEASUREMENT_UUID,
+    CSC_SERVICE_UUID,
+    MalformedPayload,
+    parse_csc_feature,
+)
+
+if TYPE_CHECKING:
+    from bleak import BleakClient
+    from bleak.backends.device import BLEDevice
+
+log = logging.getLogger(__name__)
+
+GATT_SERVICE_UUID = "00001801-0000-1000-8000-00805f9b34fb"
+DEVICE_INFORMATION_UUID = "0000180a-0000-1000-8000-00805f9b34fb"
+BATTERY_SERVICE_UUID = "0000180f-0000-1000-8000-00805f9b34fb"
+BATTERY1_INTERFACE = "org.bluez.Battery1"
+SERVICE_UNKNOWN = "org.freedesktop.DBus.Error.ServiceUnknown"
+_ADDRESS = re.compile(r"^[0-9A-F]{2}(:[0-9A-F]{2}){5}$")
+
+
+# --- seams --------------------------------------------------------------------------------------
+
+
+class WheelSink(Protocol):
+    """Where a link delivers what it hears (``bot.wheels.WheelPipeline`` has both methods)."""
+
+    def feed(self, payload: bytes, received_at: float) -> None: ...
+
+    def link_event(
+        self, kind: str, at: float, value: float | None = None, detail: str = ""
+    ) -> None: ...
+
+
+class SensorTarget(Protocol):
+    """The part of a ``[[hamsters]]`` entry a link needs (``bot.config.HamsterConfig``)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def sensor(self) -> str | None: ...
+
+    @property
+    def characteristic(self) -> str | None: ...
+
+    @property
+    def counter_format(self) -> str: ...
+
+
+class LinkTimings(Protocol):
+    """The ``[ble]`` settings (``bot.config.BleSettings``), all in seconds."""
+
+    @property
+    def scan_timeout(self) -> float: ...
+
+    @property
+    def connect_timeout(self) -> float: ...
+
+    @property
+    def backoff_initial(self) -> float: ...
+
+    @property
+    def backoff_max(self) -> float: ...
+
+    @property
+    def watchdog_seconds(self) -> float: ...
+
+
+# --- pure helpers -------------------------------------------------------------------------------
+
+
+def backoff_delay(attempt: int, initial: float, cap: float, jitter: float) -> float:
+    """Seconds to wait before retry number ``attempt`` (0-based): ``initial`` doubling up to
+    ``cap``, then scaled by ``jitter`` in [0, 1] into the upper half of that step, so that several
+    links (or several Pis beside several cages) do not retry in lockstep."""
+    step = min(initial * 2 ** min(attempt, 64), cap)
+    return step * (0.5 + 0.5 * min(max(jitter, 0.0), 1.0))
+
+
+@dataclass(frozen=True, slots=True)
+class LinkProblem:
+    """Why a session ended, as one friendly line; ``kind`` groups repeats for logging."""
+
+    kind: str
+    message: str
+
+
+def describe_error(err: BaseException, target: str = "the sensor") -> LinkProblem:
+    """One clear line for anything a BLE session can raise (matched by class name, so this stays
+    pure and importable without bleak)."""
+    names = {cls.__name__ for cls in type(err).__mro__}
+    if "BleakBluetoothNotAvailableError" in names:
+        reason = getattr(getattr(err, "reason", None), "name", "UNKNOWN")
+        if reason == "POWERED_OFF":
+            return LinkProblem(
+                "powered-off",
+                "the Bluetooth adapter is powered off (try: bluetoothctl power on)",
+            )
+        if reason == "NO_BLUETOOTH":
+            return LinkProblem(
+                "no-adapter",
+                "no Bluetooth adapter found (is the adapter plugged in and bluetoothd running?)",
+            )
+        if reason.startswith("DENIED"):
+            return LinkProblem(
+                "denied",
+                "not allowed to use Bluetooth (add this user to the 'bluetooth' group)",
+            )
+        return LinkProblem("unavailable", f"Bluetooth is not available: {_first_line(err)}")
+    if "BleakDBusError" in names:
+        dbus_error = getattr(err, "dbus_error", "")
+        if dbus_error == SERVICE_UNKNOWN:
+            return LinkProblem(
+                "no-bluetoothd",
+                "bluetoothd is not running (try: sudo systemctl start bluetooth)",
+            )
+        if dbus_error.startswith("org.freedesktop.DBus.Error.AccessDenied"):
+            return LinkProblem(
+                "denied", "D-Bus refused access to BlueZ (add this user to the 'bluetooth' group)"
+            )
+        return LinkProblem("dbus", f"BlueZ said {dbus_error}: {_first_line(err)}")
+    if "BleakDeviceNotFoundError" in names:
+        return LinkProblem("not-found", f"{target} is not advertising (asleep or out of range)")
+    if "BleakCharacteristicNotFoundError" in names:
+        return LinkProblem(
+            "no-characteristic",
+            f"{target} has no such characteristic: {_first_line(err)} "
+            "(check [[hamsters]] characteristic)",
+        )
+    if isinstance(err, TimeoutError):
+        return LinkProblem("timeout", f"{target} did not answer in time")
+    if isinstance(err, FileNotFoundError | ConnectionRefusedError):
+        return LinkProblem(
+            "no-dbus", "the D-Bus system bus is not reachable (is dbus running on this machine?)"
+        )
+    if isinstance(err, EOFError | BrokenPipeError | ConnectionResetError):
+        return LinkProblem("dbus-lost", "lost the connection to D-Bus; reconnecting")
+    if "BleakError" in names:
+        return LinkProblem("ble", f"Bluetooth error: {_first_line(err)}")
+    return LinkProblem("unexpected", f"{type(err).__name__}: {_first_line(err)}")
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip() or type(err).__name__
+    return text.splitlines()[0][:200]
+
+
+def parse_battery_level(data: bytes | bytearray) -> int:
+    """GATT Battery Level (0x2A19): one byte, percent."""
+    if len(data) < 1 or data[0] > 100:
+        raise MalformedPayload(f"battery level must be one byte 0..100, got {bytes(data).hex()}")
+    return int(data[0])
+
+
+def is_address(sensor: str) -> bool:
+    return bool(_ADDRESS.match(sensor.upper()))
+
+
+def device_path(address: str, adapter: str = "hci0") -> str:
+    """BlueZ's object path for a device address."""
+    return f"/org/bluez/{adapter}/dev_{address.upper().replace(':', '_')}"
+
+
+@dataclass(frozen=True, slots=True)
+class SeenSensor:
+    """One device heard in a scan."""
+
+    address: str
+    name: str | None
+    rssi: int | None
+    service_uuids: tuple[str, ...] = ()
+
+    @property
+    def speaks_csc(self) -> bool:
+        return CSC_SERVICE_UUID in self.service_uuids
+
+
+def hamster_snippet(seen: SeenSensor, name: str = "Ursula") -> str:
+    """A ready ``[[hamsters]]`` entry for a scanned sensor."""
+    lines = [
+        "[[hamsters]]",
+        f'name = "{name}"',
+        "wheel_diameter_cm = 20  # measure across the running surface",
+        f'sensor = "{seen.address}"  # {seen.name or "unnamed"}',
+    ]
+    if not seen.speaks_csc:
+        lines.append('# not a CSC sensor: set characteristic = "UUID" and counter_format = "u32le"')
+    return "\n".join(lines)
+
+
+def format_seen(seen: SeenSensor) -> str:
+    rssi = f"{seen.rssi} dBm" if seen.rssi is not None else "? dBm"
+    kind = "CSC" if seen.speaks_csc else "other"
+    return f"{seen.address}  {rssi:>8}  {kind:5}  {seen.name or '(no name)'}"
+
+
+# --- BlueZ helpers (I/O) ------------------------------------------------------------------------
+
+
+async def scan(seconds: float, *, all_devices: bool = False) -> list[SeenSensor]:
+    """Devices heard within ``seconds``, strongest first; only CSC advertisers unless ``all_devices``."""
+    from bleak import BleakScanner
+
+    kwargs: dict[str, Any] = {} if all_devices else {"service_uuids": [CSC_SERVICE_UUID]}
+    found = await BleakScanner.discover(timeout=seconds, return_adv=True, **kwargs)
+    seen = [
+        SeenSensor(
+            address=device.address.upper(),
+            name=adv.local_name or device.name,
+            rssi=adv.rssi,
+            service_uuids=tuple(u.lower() for u in adv.service_uuids),
+        )
+        for device, adv in found.values()
+    ]
+    return sorted(seen, key=lambda s: -(s.rssi if s.rssi is not None else -999))
+
+
+async def adapter_path() -> str:
+    """The default adapter's D-Bus path; raises bleak's errors when there is none or it is off."""
+    from bleak.backends.bluezdbus.manager import get_global_bluez_manager
+
+    manager = await get_global_bluez_manager()
+    return manager.get_default_adapter()
+
+
+async def bluez_version(seconds: float = 5.0) -> str | None:
+    """BlueZ's version from ``bluetoothctl --version`` (what bleak itself probes), or None."""
+    try:
+        process = await asyncio.create_subprocess_exec(
+            "bluetoothctl",
+            "--version",
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+    except OSError:
+        return None
+    try:
+        async with asyncio.timeout(seconds):
+            out, _ = await process.communicate()
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        return None
+    match = re.search(r"(\d+\.\d+)", out.decode(errors="replace"))
+    return match.group(1) if match else None
+
+
+async def read_battery1(path: str) -> int | None:
+    """``org.bluez.Battery1.Percentage`` of the device at ``path``, or None when BlueZ has none."""
+    from dbus_fast import BusType, Message, MessageType
+    from dbus_fast.aio import MessageBus
+
+    # A short-lived connection of our own: bleak's shared one is private, and an hourly read
+    # does not justify holding a second connection open for months.
+    bus = MessageBus(bus_type=BusType.SYSTEM)
+    try:
+        await bus.connect()
+        reply = await bus.call(
+            Message(
+                destination="org.bluez",
+                path=path,
+                interface="org.freedesktop.DBus.Properties",
+                member="Get",
+                signature="ss",
+                body=[BATTERY1_INTERFACE, "Percentage"],
+            )
+        )
+    finally:
+        bus.disconnect()
+        with contextlib.suppress(Exception):
+            await bus.wait_for_disconnect()
+    if reply is None or reply.message_type != MessageType.METHOD_RETURN:
+        if reply is not None and reply.error_name == SERVICE_UNKNOWN:
+            from bleak.exc import BleakDBusError
+
+            raise BleakDBusError(reply.error_name, reply.body)
+        return None
+    return int(reply.body[0].value)
+
+
+async def connected_devices(service_uuids: list[str]) -> list[BLEDevice]:
+    """Devices BlueZ already holds a link to (e.g. left over from a crash of this program)."""
+    from bleak import BleakAdapter
+
+    adapter = await BleakAdapter.get()
+    return await adapter.get_connected_devices(service_uuids)
+
+
+# --- the link -----------------------------------------------------------------------------------
+
+
+class _LinkLost(Exception):
+    """A session ended without an exception from bleak (dropped link, silence)."""
+
+    def __init__(self, problem: LinkProblem) -> None:
+        super().__init__(problem.message)
+        self.problem = problem
+
+
+@dataclass
+class LinkStats:
+    """Counters for tests, benchmarks and the closing report."""
+
+    sessions: int = 0  # successful subscriptions
+    attempts: int = 0
+    drops: int = 0
+    watchdog_recycles: int = 0
+    notifications: int = 0
+    last_reconnect_s: float | None = None  # from losing a link to the next subscription
+    reconnect_times: list[float] = field(default_factory=list)
+
+
+class WheelLink:
+    """Keep one wheel sensor connected and feed every notification into ``sink``, forever."""
+
+    def __init__(
+        self,
+        target: SensorTarget,
+        timings: LinkTimings,
+        sink: WheelSink,
+        *,
+        battery_interval: float = 3600.0,
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+    ) -> None:
+        if not target.sensor or target.sensor == "simulated":
+            raise ValueError(f"{target.name}: WheelLink needs a BLE address or 'auto'")
+        self.target = target
+        self.timings = timings
+        self.sink = sink
+        self.battery_interval = battery_interval
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self.stats = LinkStats()
+        self.address: str | None = None if target.sensor == "auto" else target.sensor.upper()
+        self.characteristic = (target.characteristic or CSC_MEASUREMENT_UUID).lower()
+        self.connected = asyncio.Event()  # set while subscribed; tests and doctor wait on it
+        self._reported: tuple[str, str] | None = None
+        self._feature_logged = False
+        self._battery_missing_logged = False
+        self._lost_at: float | None = None
+
+    @property
+    def label(self) -> str:
+        return f"{self.target.name}'s wheel sensor"
+
+    async def run(self) -> None:
+        """Connect, listen, reconnect, until cancelled. Never raises anything else."""
+        attempt = 0
+        loop = asyncio.get_running_loop()
+        self._lost_at = loop.time()
+        while True:
+            self.stats.attempts += 1
+            subscribed_before = self.stats.sessions
+            try:
+                await self._session()
+            except asyncio.CancelledError:
+                raise
+            except _LinkLost as lost:
+                self._report(lost.problem, logging.WARNING)
+            except Exception as err:  # one bad session must never end the link
+                problem = describe_error(err, self.label)
+                self._report(problem, logging.WARNING)
+                if problem.kind == "unexpected":
+                    log.debug("%s: session failed", self.target.name, exc_info=True)
+            if self.stats.sessions > subscribed_before:
+                attempt = 0  # it worked for a while: a new problem starts from a short delay
+            delay = backoff_delay(
+                attempt,
+                self.timings.backoff_initial,
+                self.timings.backoff_max,
+                self.rng.random(),
+            )
+            attempt += 1
+            log.debug("%s: next attempt in %.2f s", self.target.name, delay)
+            await asyncio.sleep(delay)
+
+    def _report(self, problem: LinkProblem, level: int) -> None:
+        """Log a state once; the same problem on every retry stays at debug level."""
+        key = (problem.kind, problem.message)
+        if key == self._reported:
+            log.debug("%s: still: %s", self.target.name, problem.message)
+            return
+        self._reported = key
+        log.log(level, "%s: %s", self.label, problem.message)
+
+    async def _session(self) -> None:
+        from bleak import BleakClient
+
+        device = await self._find()
+        lost = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        last_heard = loop.time()
+        was_subscribed = False
+
+        def on_disconnect(_client: BleakClient) -> None:
+            lost.set()
+
+        def on_notification(_char: object, data: bytearray) -> None:
+            nonlocal last_heard
+            last_heard = loop.time()
+            self.stats.notifications += 1
+            self.sink.feed(bytes(data), self.clock())
+
+        client = BleakClient(
+            device, disconnected_callback=on_disconnect, timeout=self.timings.connect_timeout
+        )
+        try:
+            log.debug("%s: connecting to %s", self.target.name, device.address)
+            await client.connect()
+            if self.characteristic == CSC_MEASUREMENT_UUID:
+                await self._read_feature(client)
+            await client.start_notify(self.characteristic, on_notification)
+            was_subscribed = True
+            self.stats.sessions += 1
+            now = loop.time()
+            if self._lost_at is not None:
+                self.stats.last_reconnect_s = now - self._lost_at
+                self.stats.reconnect_times.append(now - self._lost_at)
+            last_heard = now
+            name = device.name or "unnamed"
+            self.sink.link_event("connected", self.clock(), detail=f"{device.address} {name}")
+            self.connected.set()
+            self._report(
+                LinkProblem("connected", f"connected to {device.address} ({name})"),
+                logging.INFO,
+            )
+            await self._listen(client, device, lost, lambda: last_heard)
+        finally:
+            self.connected.clear()
+            if was_subscribed:
+                self._lost_at = loop.time()
+            await self._disconnect(client)
+            if was_subscribed:
+                self.sink.link_event("disconnected", self.clock())
+
+    async def _listen(
+        self,
+        client: BleakClient,
+        device: BLEDevice,
+        lost: asyncio.Event,
+        last_heard: Callable[[], float],
+    ) -> None:
+        """Wait until the link drops or goes silent; read the battery on the way."""
+        loop = asyncio.get_running_loop()
+        watchdog = self.timings.watchdog_seconds
+        next_battery = loop.time()
+        while True:
+            now = loop.time()
+            if now >= next_battery:
+                await self._read_battery(client, device)
+                next_battery = now + self.battery_interval
+                continue
+            silent = now - last_heard()
+            if silent >= watchdog:
+                self.stats.watchdog_recycles += 1
+                raise _LinkLost(
+                    LinkProblem(
+                        "silent",
+                        f"the sensor sent nothing for {silent:.0f} s; reconnecting",
+                    )
+                )
+            wake = min(watchdog - silent, next_battery - now)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(max(wake, 0.01)):
+                    await lost.wait()
+            if lost.is_set():
+                self.stats.drops += 1
+                raise _LinkLost(LinkProblem("dropped", "the sensor dropped the link; reconnecting"))
+
+    async def _find(self) -> BLEDevice:
+        """The sensor: an existing BlueZ link, else the first advertisement that matches."""
+        from bleak import BleakScanner
+        from bleak.exc import BleakDeviceNotFoundError
+
+        uuids = [CSC_SERVICE_UUID, GATT_SERVICE_UUID, BATTERY_SERVICE_UUID, DEVICE_INFORMATION_UUID]
+        for device in await connected_devices(uuids):
+            if self.address is None or device.address.upper() == self.address:
+                log.debug("%s: reusing BlueZ's link to %s", self.target.name, device.address)
+                return self._chosen(device)
+        if self.address is not None:
+            wanted = self.address
+
+            def matches(device: BLEDevice, _adv: Any) -> bool:
+                return device.address.upper() == wanted
+
+            # An address is precise, so no UUID filter: a DIY board may advertise anything.
+            found = await BleakScanner.find_device_by_filter(
+                matches, timeout=self.timings.scan_timeout
+            )
+        else:
+
+            def speaks_csc(_device: BLEDevice, adv: Any) -> bool:
+                return CSC_SERVICE_UUID in {u.lower() for u in adv.service_uuids}
+
+            found = await BleakScanner.find_device_by_filter(
+                speaks_csc,
+                timeout=self.timings.scan_timeout,
+                service_uuids=[CSC_SERVICE_UUID],
+            )
+        if found is None:
+            raise BleakDeviceNotFoundError(self.address or "auto", "no advertisement heard")
+        return self._chosen(found)
+
+    def _chosen(self, device: BLEDevice) -> BLEDevice:
+        if self.address is None:
+            # Stay with this wheel for the life of the process, so a neighbour's sensor cannot
+            # take over after a drop.
+            self.address = device.address.upper()
+            log.info(
+                '%s: sensor = "auto" chose %s (%s); pin it in the config: sensor = "%s"',
+                self.target.name,
+                self.address,
+                device.name or "unnamed",
+                self.address,
+            )
+        return device
+
+    async def _read_feature(self, client: BleakClient) -> None:
+        if client.services.get_characteristic(CSC_FEATURE_UUID) is None:
+            return
+        try:
+            feature = parse_csc_feature(await client.read_gatt_char(CSC_FEATURE_UUID))
+        except MalformedPayload as err:
+            log.debug("%s: unreadable CSC Feature: %s", self.target.name, err)
+            return
+        if self._feature_logged:
+            return
+        self._feature_logged = True
+        if not feature.wheel_revolution_data:
+            log.warning(
+                "%s: the sensor says it reports no wheel revolutions (is it in cadence mode?)",
+                self.target.name,
+            )
+        else:
+            log.info(
+                "%s: CSC sensor with wheel data%s",
+                self.target.name,
+                " and crank data" if feature.crank_revolution_data else "",
+            )
+
+    async def _read_battery(self, client: BleakClient, device: BLEDevice) -> None:
+        level: int | None = None
+        if client.services.get_characteristic(BATTERY_LEVEL_UUID) is not None:
+            try:
+                level = parse_battery_level(await client.read_gatt_char(BATTERY_LEVEL_UUID))
+            except MalformedPayload as err:
+                log.debug("%s: %s", self.target.name, err)
+        else:
+            path = (device.details or {}).get("path") if isinstance(device.details, dict) else None
+            level = await read_battery1(path or device_path(device.address))
+        if level is None:
+            if not self._battery_missing_logged:
+                self._battery_missing_logged = True
+                log.info("%s: the sensor does not report its battery level", self.target.name)
+            return
+        self.sink.link_event("battery", self.clock(), float(level))
+
+    async def _disconnect(self, client: BleakClient) -> None:
+        """Always disconnect, even after a drop (bleak leaks the client's D-Bus connection
+        otherwise); with bluetoothd gone this raises, but bleak has cleaned up by then."""
+        try:
+            async with asyncio.timeout(self.timings.connect_timeout):
+                await client.disconnect()
+        except asyncio.CancelledError:
+            raise
+        except Exception as err:
+            log.debug("%s: disconnect: %s", self.target.name, describe_error(err).message)
