@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from bot.config import Config
+from bot.config import DISCORD_TOKEN_ENV, TELEGRAM_TOKEN_ENV, Config
 from bot.core.commands import BotCore, LiveStatus
 from bot.core.scheduler import Sender, SummaryScheduler
 from bot.wheels import WheelPipeline, flush_all, flush_forever
@@ -62,6 +62,7 @@ class Runtime:
     pipelines: dict[str, WheelPipeline]
     recorder: CaptureWriter | None = None
     tasks: list[asyncio.Task] = field(default_factory=list)
+    senders: dict[str, Sender] = field(default_factory=dict)  # platform -> post to a chat
 
     def live_status(self, name: str) -> LiveStatus | None:
         pipeline = self.pipelines.get(name)
@@ -193,6 +194,42 @@ async def wait_for_signal(stop: asyncio.Event) -> None:
                 loop.remove_signal_handler(sig)
 
 
+def start_frontends(runtime: Runtime, *, sync_global: bool = False) -> dict[str, Sender]:
+    """Telegram and Discord, each under ``supervise``; a platform without a token is off.
+
+    Returns (and adds to ``runtime.senders``) platform -> ``send`` of each frontend started.
+    """
+    config = runtime.config
+    senders: dict[str, Sender] = {}
+    if config.telegram.token:
+        from bot.frontends.telegram import TelegramFrontend  # lazy: only when configured
+
+        telegram = TelegramFrontend(runtime.core, config.telegram)
+        runtime.tasks.append(
+            asyncio.create_task(supervise("Telegram", telegram.run), name="frontend:telegram")
+        )
+        senders["telegram"] = telegram.send
+    else:
+        log.info("Telegram is off: no [telegram] token or %s", TELEGRAM_TOKEN_ENV)
+    if config.discord.token:
+        from bot.frontends.discord import DiscordFrontend  # lazy: only when configured
+
+        discord = DiscordFrontend(runtime.core, config.discord, sync_global=sync_global)
+        runtime.tasks.append(
+            asyncio.create_task(supervise("Discord", discord.run), name="frontend:discord")
+        )
+        senders["discord"] = discord.send
+        if not config.discord.guild_ids and not sync_global:
+            log.warning(
+                "Discord: no [discord] guild_ids, so no slash commands are registered; "
+                "add your server's id or run once with --sync-commands global"
+            )
+    else:
+        log.info("Discord is off: no [discord] token or %s", DISCORD_TOKEN_ENV)
+    runtime.senders.update(senders)
+    return senders
+
+
 def start_scheduler(
     runtime: Runtime, senders: Mapping[str, Sender], clock: Clock = time.time
 ) -> SummaryScheduler | None:
@@ -212,16 +249,37 @@ async def run(
     record: Path | None = None,
     stop: asyncio.Event | None = None,
     senders: Mapping[str, Sender] | None = None,
+    sync_commands: str | None = None,
 ) -> None:
-    """``hamsterbot run``: everything configured, until SIGINT/SIGTERM."""
+    """``hamsterbot run``: everything configured, until SIGINT/SIGTERM.
+
+    ``sync_commands="global"`` also registers the Discord slash commands globally (rate-limited
+    by Discord, so only on request).
+    """
     runtime = await open_runtime(config, record=record)
     stop = stop or asyncio.Event()
+    unredact = _redact_tokens(config)
     try:
         start_wheel_sources(runtime)
-        start_scheduler(runtime, senders or {})
+        start_frontends(runtime, sync_global=sync_commands == "global")
+        runtime.senders.update(senders or {})
+        start_scheduler(runtime, runtime.senders)
         names = ", ".join(f"{h.name} ({h.sensor or 'no sensor'})" for h in config.hamsters)
         log.info("hamsterbot is running: %s; database %s", names, config.bot.database)
         await wait_for_signal(stop)
         log.info("Shutting down")
     finally:
-        await runtime.close()
+        try:
+            await runtime.close()
+        finally:
+            unredact()
+
+
+def _redact_tokens(config: Config) -> Callable[[], None]:
+    """Belt and braces: no log line may carry a bot token, whichever library wrote it."""
+    tokens = [t for t in (config.telegram.token, config.discord.token) if t]
+    if not tokens:
+        return lambda: None
+    from bot.frontends.telegram import install_redactor
+
+    return install_redactor(tokens)
