@@ -337,6 +337,94 @@ async def cmd_summary(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+async def cmd_scan(args: argparse.Namespace) -> int:
+    """Nearby wheel sensors and a ready [[hamsters]] entry; exit 1 when Bluetooth is unusable."""
+    from sensors import ble
+
+    _setup_logging("ERROR", quiet=True)
+    try:
+        seen = await ble.scan(args.timeout, all_devices=args.all)
+    except Exception as err:
+        print(f"hamsterbot: {ble.describe_error(err).message}", file=sys.stderr)
+        return EXIT_INTERNAL
+    what = "Bluetooth devices" if args.all else "sensors advertising Cycling Speed and Cadence"
+    if not seen:
+        print(f"No {what} heard in {args.timeout:g} s. Spin the wheel to wake the sensor, bring")
+        print("it closer, or try --all (a DIY board may advertise its own service).")
+        return EXIT_OK
+    print(f"{len(seen)} {what} heard in {args.timeout:g} s (strongest first):")
+    for item in seen:
+        print("  " + ble.format_seen(item))
+    best = next((s for s in seen if s.speaks_csc), seen[0])
+    print("\nAdd this to hamsterbot.toml, then run `hamsterbot doctor`:\n")
+    print(ble.hamster_snippet(best))
+    return EXIT_OK
+
+
+async def cmd_doctor(args: argparse.Namespace) -> int:
+    """One line per check; exit 0 when all pass, 1 otherwise (a bad config is a failed check)."""
+    from sensors import ble
+    from storage.db import Database
+
+    _setup_logging("CRITICAL", quiet=True)
+    failed = False
+
+    def line(ok: bool, check: str, text: str) -> None:
+        nonlocal failed
+        failed = failed or not ok
+        print(f"{'ok  ' if ok else 'FAIL'}  {check}: {text}")
+
+    try:
+        config = _config(args)
+    except ConfigError as err:
+        line(False, "config", str(err))
+        return EXIT_INTERNAL
+    hamsters = ", ".join(h.name for h in config.hamsters)
+    line(True, "config", f"{config.source or 'built-in defaults'} ({hamsters})")
+    try:
+        async with await Database.open(config.bot.database) as db, db.transaction():
+            pass  # BEGIN IMMEDIATE takes the write lock: the file is writable
+        line(True, "database", f"{config.bot.database} is writable")
+    except Exception as err:  # whatever stops a write, the user needs to see it
+        line(False, "database", f"{config.bot.database}: {err}")
+    radio = [h for h in config.hamsters if h.sensor and h.sensor != "simulated"]
+    if radio:
+        try:
+            async with asyncio.timeout(config.ble.connect_timeout):
+                adapter = await ble.adapter_path()
+            version = await ble.bluez_version()
+            bluez = f"BlueZ {version}" if version else "BlueZ version unknown"
+            line(True, "bluetooth", f"adapter {adapter} is on, {bluez}")
+            seconds = min(config.ble.scan_timeout, args.timeout)
+            heard = {s.address: s for s in await ble.scan(seconds, all_devices=True)}
+            linked = {
+                d.address.upper() for d in await ble.connected_devices(ble.WELL_KNOWN_SERVICES)
+            }
+            for hamster in radio:
+                sensor = hamster.sensor or ""
+                if sensor == "auto":
+                    found = next((s for s in heard.values() if s.speaks_csc), None)
+                    ok, text = found is not None, f"auto: {found and found.address} seen"
+                elif sensor in linked:
+                    ok, text = True, f"{sensor} is connected (hamsterbot run is using it?)"
+                else:
+                    found = heard.get(sensor)
+                    ok, text = found is not None, f"{sensor} seen ({found and found.rssi} dBm)"
+                if not ok:
+                    text = f"{sensor} not heard in {seconds:g} s (spin the wheel to wake it)"
+                line(ok, f"sensor {hamster.name}", text)
+        except Exception as err:
+            line(False, "bluetooth", ble.describe_error(err).message)
+    else:
+        line(True, "bluetooth", "not needed (no Bluetooth sensor configured)")
+    chats = [n for n, c in (("telegram", config.telegram), ("discord", config.discord)) if c.token]
+    if chats:
+        line(True, "chat", f"token set for {' and '.join(chats)}")
+    else:
+        line(False, "chat", "no [telegram] or [discord] token (or HAMSTERBOT_*_TOKEN)")
+    return EXIT_INTERNAL if failed else EXIT_OK
+
+
 # --- parser -------------------------------------------------------------------------------------
 
 Command = Callable[[argparse.Namespace], Coroutine[Any, Any, int]]
@@ -435,6 +523,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["csv", "json"], default="csv", help="default csv")
     p.add_argument(
         "--nights", action="store_true", help="CSV: the hamsters' nightly totals instead of runs"
+    )
+
+    p = add(
+        "scan", cmd_scan, "list nearby wheel sensors and print a [[hamsters]] entry", config=False
+    )
+    p.add_argument("--timeout", type=float, default=10.0, metavar="S", help="seconds (default 10)")
+    p.add_argument("--all", action="store_true", help="every Bluetooth device, not only CSC")
+
+    p = add("doctor", cmd_doctor, "check config, database, Bluetooth, sensors and chat tokens")
+    p.add_argument(
+        "--timeout", type=float, default=5.0, metavar="S", help="scan seconds (default 5)"
     )
     return parser
 

@@ -55,6 +55,14 @@ DEVICE_INFORMATION_UUID = "0000180a-0000-1000-8000-00805f9b34fb"
 BATTERY_SERVICE_UUID = "0000180f-0000-1000-8000-00805f9b34fb"
 BATTERY1_INTERFACE = "org.bluez.Battery1"
 SERVICE_UNKNOWN = "org.freedesktop.DBus.Error.ServiceUnknown"
+# What BlueZ's list of connected devices is filtered by: CSC for real sensors, and services
+# (nearly) every device has, for DIY boards with a vendor service.
+WELL_KNOWN_SERVICES = [
+    CSC_SERVICE_UUID,
+    GATT_SERVICE_UUID,
+    BATTERY_SERVICE_UUID,
+    DEVICE_INFORMATION_UUID,
+]
 _ADDRESS = re.compile(r"^[0-9A-F]{2}(:[0-9A-F]{2}){5}$")
 
 
@@ -514,8 +522,7 @@ class WheelLink:
         from bleak import BleakScanner
         from bleak.exc import BleakDeviceNotFoundError
 
-        uuids = [CSC_SERVICE_UUID, GATT_SERVICE_UUID, BATTERY_SERVICE_UUID, DEVICE_INFORMATION_UUID]
-        for device in await connected_devices(uuids):
+        for device in await connected_devices(WELL_KNOWN_SERVICES):
             if self.address is None or device.address.upper() == self.address:
                 log.debug("%s: reusing BlueZ's link to %s", self.target.name, device.address)
                 return self._chosen(device)
