@@ -230,8 +230,8 @@ class DiscordFrontend:
         channel = client.get_partial_messageable(int(chat.chat_key))
         for index, chunk in enumerate(split_text(reply.text, MAX_MESSAGE)):
             extra: dict[str, Any] = {}
-            if index == 0 and reply.image_png:
-                extra["file"] = _file(reply)
+            if index == 0 and (files := _files(reply)):
+                extra["files"] = files
             await channel.send(chunk or None, **extra)
 
     # --- interactions --------------------------------------------------------------------------
@@ -291,8 +291,14 @@ class DiscordFrontend:
             log.warning("Discord: could not send the apology for /%s", command)
 
 
-def _file(reply: Reply) -> discord.File:
-    return discord.File(io.BytesIO(reply.image_png or b""), filename=reply.image_name)
+def _files(reply: Reply) -> list[discord.File]:
+    """The image and any other attachments (/export's CSVs), all sent with the first message."""
+    files = []
+    if reply.image_png:
+        files.append(discord.File(io.BytesIO(reply.image_png), filename=reply.image_name))
+    for filename, data in reply.attachments:
+        files.append(discord.File(io.BytesIO(data), filename=filename))
+    return files
 
 
 async def deliver(interaction: discord.Interaction, reply: Reply) -> None:
@@ -305,8 +311,8 @@ async def deliver(interaction: discord.Interaction, reply: Reply) -> None:
         await interaction.delete_original_response()
     for index, chunk in enumerate(chunks):
         extra: dict[str, Any] = {"ephemeral": reply.private}
-        if index == 0 and reply.image_png:
-            extra["file"] = _file(reply)
+        if index == 0 and (files := _files(reply)):
+            extra["files"] = files
         if index == 0 and not deferred:
             await interaction.response.send_message(chunk or None, **extra)
         else:
@@ -361,8 +367,9 @@ def build_commands(frontend: DiscordFrontend) -> list[app_commands.Command]:
     commands.append(undo)
 
     @app_commands.command(name="hamster", description=_describe("hamster", "The hamster's nights"))
-    async def hamster(interaction: discord.Interaction) -> None:
-        await frontend.answer(interaction, "hamster", "")
+    @app_commands.describe(stats="Records and streaks instead of tonight's numbers")
+    async def hamster(interaction: discord.Interaction, stats: bool = False) -> None:
+        await frontend.answer(interaction, "hamster", "stats" if stats else "")
 
     commands.append(hamster)
 
@@ -376,8 +383,18 @@ def build_commands(frontend: DiscordFrontend) -> list[app_commands.Command]:
     for spec in COMMANDS.values():
         if spec.hidden or spec.name in BESPOKE_COMMANDS or spec.name in NOT_ON_DISCORD:
             continue
-        commands.append(_free_text_command(frontend, spec.name))
+        if spec.usage.strip() == f"/{spec.name}":
+            commands.append(_plain_command(frontend, spec.name))
+        else:
+            commands.append(_free_text_command(frontend, spec.name))
     return commands
+
+
+def _plain_command(frontend: DiscordFrontend, name: str) -> app_commands.Command:
+    async def callback(interaction: discord.Interaction) -> None:
+        await frontend.answer(interaction, name, "")
+
+    return app_commands.command(name=name, description=_describe(name, name))(callback)
 
 
 def _period_command(frontend: DiscordFrontend, name: str) -> app_commands.Command:

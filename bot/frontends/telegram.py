@@ -275,6 +275,8 @@ class TelegramFrontend:
         for text in texts:
             await bot.send_message(chat_id, text, reply_parameters=quote)
             quote = None
+        for filename, data in reply.attachments:
+            await bot.send_document(chat_id, data, filename=filename)
 
     # --- updates -------------------------------------------------------------------------------
 

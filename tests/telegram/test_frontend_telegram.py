@@ -187,6 +187,8 @@ async def test_runs_undo_hamster_help_and_start(bot: Bot) -> None:
     assert "Removed run #1" in (undone.text or "")
     hamster = await bot.reply("/hamster")
     assert "Ursula" in (hamster.text or "") and "All time" in (hamster.text or "")
+    stats = await bot.reply("/hamster stats")
+    assert stats.text and stats.text != hamster.text
     help_text = (await bot.reply("/help")).text or ""
     assert "/logrun" in help_text and "/settings" in help_text
     start = await bot.reply("/start", user=BOB, chat=BOB)
@@ -291,7 +293,9 @@ async def _broken(core: BotCore, ctx: CommandContext, args: str) -> Reply:
 def extra_commands(monkeypatch: pytest.MonkeyPatch) -> None:
     for name, handler in (("picture", _picture), ("essay", _essay), ("broken", _broken)):
         monkeypatch.setitem(
-            core_commands.COMMANDS, name, Command(name, f"/{name}", f"test {name}", handler)
+            core_commands.COMMANDS,
+            name,
+            Command(name, f"/{name} [WHAT]", f"test {name}", handler),
         )
 
 
@@ -320,6 +324,44 @@ async def test_a_crash_gets_a_short_apology(
         reply = await bot.reply("/broken")
     assert reply.text == frontend_module.SORRY
     assert any("database is on fire" in r.getMessage() or r.exc_info for r in caplog.records)
+
+
+async def test_chart_arrives_as_a_photo_and_export_as_documents(bot: Bot) -> None:
+    await bot.reply("/logrun 5 km")
+    chart = await bot.reply("/chart week")
+    assert chart.method == "sendPhoto" and (chart.photo or b"").startswith(b"\x89PNG")
+    message_id = bot.say("/export")
+    sent = await bot.fake.wait_for_sent(lambda s: s.method == "sendDocument", count=2)
+    assert {s.document_filename for s in sent} == {"runs.csv", "nights.csv"}
+    runs_csv = next(s.document for s in sent if s.document_filename == "runs.csv") or b""
+    assert b"Alice Smith" in runs_csv
+    [text] = [s for s in bot.fake.sent if s.reply_to_message_id == message_id]
+    assert "runs.csv" in (text.text or "")
+
+
+async def test_a_crashed_start_is_restarted_by_the_supervisor(
+    tmp_path: Path, fake_telegram: FakeTelegram
+) -> None:
+    from bot.app import supervise
+
+    config = _config(tmp_path, fake_telegram)
+    db = await Database.open(config.bot.database)
+    try:
+        core = await BotCore.create(db, config)
+        frontend = TelegramFrontend(core, config.telegram, poll_timeout=1)
+        fake_telegram.fail_next("getMe", status=401, description="Unauthorized")
+        task = asyncio.create_task(supervise("Telegram", frontend.run, initial=0.01))
+        try:
+            async with asyncio.timeout(5):
+                await frontend.ready.wait()
+            assert [c.status for c in fake_telegram.calls["getMe"]][:2] == [401, 200]
+            fake_telegram.push_message(GROUP, "/help", user_id=ALICE, first_name="Alice")
+            [reply] = await fake_telegram.wait_for_sent()
+            assert "/logrun" in (reply.text or "")
+        finally:
+            await _stop(task)
+    finally:
+        await db.close()
 
 
 # --- sending outside a command (the morning report) -------------------------------------------
