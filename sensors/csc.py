@@ -169,6 +169,10 @@ def parse_counter(data: bytes | bytearray | memoryview, counter_format: str) -> 
     an unknown format.
     """
     if counter_format == "csc":
+        # What every wheel sensor sends (flags 0x01, wheel data only) is read without building a
+        # CscMeasurement: a replay decodes millions of them (benchmarks/ingest.py).
+        if len(data) >= 7 and data[0] == FLAG_WHEEL_DATA:
+            return _U32.unpack_from(data, 1)[0]
         measurement = parse_csc_measurement(data)
         if measurement.wheel_revolutions is None:
             raise MalformedPayload(

@@ -167,10 +167,12 @@ class WheelStore:
                 "estimated = estimated + excluded.estimated",
                 [(wheel, h, r, e) for h, (r, e) in hours.items()],
             )
-            await conn.executemany(
-                "INSERT INTO sensor_events (wheel_id, at, kind, value, detail) VALUES (?, ?, ?, ?, ?)",
-                [(wheel, e.at, e.kind, e.value, e.detail) for e in events],
-            )
+            if events:  # most flushes have none, and each statement is a trip to the SQLite thread
+                await conn.executemany(
+                    "INSERT INTO sensor_events (wheel_id, at, kind, value, detail) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    [(wheel, e.at, e.kind, e.value, e.detail) for e in events],
+                )
             await conn.execute(
                 "INSERT INTO wheel_state (wheel_id, last_raw, high_water, last_at, updated_at) "
                 "VALUES (?, ?, ?, ?, ?) ON CONFLICT (wheel_id) DO UPDATE SET "
