@@ -31,9 +31,9 @@ import logging
 import random
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from sensors.csc import (
     BATTERY_LEVEL_UUID,
@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from bleak.backends.device import BLEDevice
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 GATT_SERVICE_UUID = "00001801-0000-1000-8000-00805f9b34fb"
 DEVICE_INFORMATION_UUID = "0000180a-0000-1000-8000-00805f9b34fb"
@@ -63,6 +64,8 @@ WELL_KNOWN_SERVICES = [
     BATTERY_SERVICE_UUID,
     DEVICE_INFORMATION_UUID,
 ]
+# Problems that mean the session is over even when they come from an optional read.
+FATAL_PROBLEMS = frozenset({"no-bluetoothd", "dbus-lost", "no-dbus", "no-adapter", "powered-off"})
 _ADDRESS = re.compile(r"^[0-9A-F]{2}(:[0-9A-F]{2}){5}$")
 
 
@@ -568,7 +571,8 @@ class WheelLink:
         if client.services.get_characteristic(CSC_FEATURE_UUID) is None:
             return
         try:
-            feature = parse_csc_feature(await client.read_gatt_char(CSC_FEATURE_UUID))
+            data = await self._optional_read(client.read_gatt_char(CSC_FEATURE_UUID))
+            feature = parse_csc_feature(data or b"")
         except MalformedPayload as err:
             log.debug("%s: unreadable CSC Feature: %s", self.target.name, err)
             return
@@ -590,19 +594,35 @@ class WheelLink:
     async def _read_battery(self, client: BleakClient, device: BLEDevice) -> None:
         level: int | None = None
         if client.services.get_characteristic(BATTERY_LEVEL_UUID) is not None:
+            data = await self._optional_read(client.read_gatt_char(BATTERY_LEVEL_UUID))
             try:
-                level = parse_battery_level(await client.read_gatt_char(BATTERY_LEVEL_UUID))
+                level = None if data is None else parse_battery_level(data)
             except MalformedPayload as err:
                 log.debug("%s: %s", self.target.name, err)
         else:
             path = (device.details or {}).get("path") if isinstance(device.details, dict) else None
-            level = await read_battery1(path or device_path(device.address))
+            level = await self._optional_read(read_battery1(path or device_path(device.address)))
         if level is None:
             if not self._battery_missing_logged:
                 self._battery_missing_logged = True
                 log.info("%s: the sensor does not report its battery level", self.target.name)
             return
         self.sink.link_event("battery", self.clock(), float(level))
+
+    async def _optional_read(self, read: Coroutine[Any, Any, _T]) -> _T | None:
+        """A read the link can live without (feature, battery): a failure is logged, not fatal,
+        unless BlueZ or D-Bus itself is gone -- then the session must end now."""
+        try:
+            async with asyncio.timeout(self.timings.connect_timeout):
+                return await read
+        except asyncio.CancelledError:
+            raise
+        except Exception as err:
+            problem = describe_error(err, self.label)
+            if problem.kind in FATAL_PROBLEMS:
+                raise
+            log.debug("%s: optional read failed: %s", self.target.name, problem.message)
+            return None
 
     async def _disconnect(self, client: BleakClient) -> None:
         """Always disconnect, even after a drop (bleak leaks the client's D-Bus connection

@@ -308,6 +308,21 @@ async def test_sensor_without_battery_is_fine(fake_bluez: FakeBluez, tmp_path: P
         assert r.link.stats.sessions == 1
 
 
+async def test_an_unreadable_battery_does_not_cost_the_link(
+    fake_bluez: FakeBluez, tmp_path: Path
+) -> None:
+    # a vendor 0x2A19 without "read": every battery round fails
+    fake_bluez.add_device(WHEEL, extra_characteristics=[("2a19", ["notify"])])
+    async with rig(fake_bluez, tmp_path, battery_interval=0.05) as r:
+        await r.subscribed()
+        await r.turn(3)
+        await asyncio.sleep(0.3)
+        await r.turn(3)
+        assert r.link.stats.sessions == 1
+        assert fake_bluez.connect_calls == 1
+        assert await r.total() == 5
+
+
 async def test_bluetoothd_crash_is_caught_by_the_watchdog(
     fake_bluez: FakeBluez, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
