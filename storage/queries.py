@@ -196,6 +196,16 @@ async def minute_series(db: Database, wheel_id: int, start: float, end: float) -
     return MinuteSeries(start, end, minutes, revolutions, estimated)
 
 
+# CROSS JOIN keeps the cut hours as the outer loop, so each is a primary-key range search; with a plain
+# JOIN SQLite scans every minute of the wheel once per cut hour (seconds on years of data).
+CUT_HOUR_MINUTES_SQL = (
+    "SELECT m.minute, m.revolutions, m.estimated "
+    "FROM json_each(?) AS cut CROSS JOIN wheel_minutes AS m "
+    "ON m.wheel_id = ? AND m.minute >= cut.value AND m.minute < cut.value + 3600 "
+    "ORDER BY m.minute"
+)
+
+
 async def _points(
     db: Database, wheel_id: int, boundaries: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -216,13 +226,7 @@ async def _points(
     minute_rows: list[tuple] = []
     if cut.size:
         # One parameter whatever the number of cut hours (SQLite caps bound variables).
-        minute_rows = await db.fetchall(
-            "SELECT m.minute, m.revolutions, m.estimated "
-            "FROM json_each(?) AS cut JOIN wheel_minutes AS m "
-            "ON m.wheel_id = ? AND m.minute >= cut.value AND m.minute < cut.value + 3600 "
-            "ORDER BY m.minute",
-            (json.dumps(cut.tolist()), wheel_id),
-        )
+        minute_rows = await db.fetchall(CUT_HOUR_MINUTES_SQL, (json.dumps(cut.tolist()), wheel_id))
     minutes, minute_revs, minute_est = _columns(minute_rows)
     inside = (minutes >= first) & (minutes < last)
     times = np.concatenate([hours[keep], minutes[inside]])

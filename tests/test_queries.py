@@ -159,3 +159,14 @@ def test_rollup_totals_equal_minute_buckets(
     buckets: dict[int, tuple[int, int]], zone: str, period: str, now_minute: int, extra: list[int]
 ) -> None:
     asyncio.run(_check_property(buckets, zone, period, now_minute, extra))
+
+
+async def test_cut_hours_are_read_by_primary_key_ranges(db: Database) -> None:
+    """The plan, not the clock: each cut hour must be an index range, never a scan of all minutes."""
+    plan = await db.fetchall("EXPLAIN QUERY PLAN " + queries.CUT_HOUR_MINUTES_SQL, ("[0]", 1))
+    details = [row[-1] for row in plan]
+    assert details[0].startswith("SCAN cut")
+    assert any("minute>? AND minute<?" in d for d in details), details
+    for sql in ("SELECT * FROM wheel_hours WHERE wheel_id = ? AND hour >= ? AND hour < ?",):
+        (row,) = await db.fetchall("EXPLAIN QUERY PLAN " + sql, (1, 0, 1))
+        assert "PRIMARY KEY (wheel_id=? AND hour>? AND hour<?)" in row[-1]

@@ -402,3 +402,17 @@ async def test_hamster_stats_records_match_the_replayed_data(week: BotCore) -> N
 async def test_hamster_with_unknown_words_gets_a_hint(week: BotCore) -> None:
     reply = await week.dispatch(ctx("Alice"), "hamster", "recordz")
     assert reply.private and "/hamster stats" in reply.text
+
+
+async def test_hamster_stats_see_new_minutes_after_history_is_cached(week: BotCore) -> None:
+    first = (await week.dispatch(ctx("Alice"), "hamster", "stats")).text
+    assert week.minute_bests  # the settled history is folded once and kept
+    store = await WheelStore.open(week.db, "Ursula")
+    minute = int(NOW.timestamp()) // 60 * 60 - 20 * 60
+    store.record(Credit(190, minute, minute + 30, False), [], CounterState(0, 0, 0))
+    await store.flush()
+    second = (await week.dispatch(ctx("Alice"), "hamster", "stats")).text
+    assert first != second
+    fast = next(line for line in second.splitlines() if line.startswith("⚡"))
+    speed = 190 * week.config.hamsters[0].circumference_m / 60
+    assert fast == f"⚡ Fastest minute: {format_speed(speed, 'km')} (Mon 23 Nov 2026 09:40)"

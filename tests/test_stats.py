@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from bot.core import stats
 from storage.queries import MinuteSeries
@@ -134,3 +137,40 @@ def test_utc_offsets_per_instant() -> None:
     change = int(datetime(2026, 4, 4, 15, tzinfo=UTC).timestamp())
     offsets = stats.utc_offsets(np.array([change - 60, change, change + 60]), lord_howe)
     assert offsets.tolist() == [11 * 3600, 37800, 37800]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    active=st.dictionaries(st.integers(0, 150), st.integers(1, 200), max_size=100),
+    cuts=st.lists(st.integers(0, 151 * 60), max_size=5),
+)
+@example(active=dict.fromkeys(range(10), 5), cuts=[5 * 60 + 7])
+def test_folding_minutes_in_pieces_equals_folding_them_at_once(
+    active: dict[int, int], cuts: list[int]
+) -> None:
+    whole = series(active)
+    end = NIGHT_START + 151 * 60
+    whole = MinuteSeries(NIGHT_START, end, whole.minutes, whole.revolutions, whole.estimated)
+    edges = [NIGHT_START, *sorted(NIGHT_START + c for c in cuts), end]
+    bests = None
+    for a, b in itertools.pairwise(edges):
+        inside = (whole.minutes >= a) & (whole.minutes < b)
+        chunk = MinuteSeries(
+            a, b, whole.minutes[inside], whole.revolutions[inside], whole.estimated[inside]
+        )
+        bests = stats.fold_minutes(bests, chunk)
+    at_once = stats.fold_minutes(None, whole)
+    assert bests is not None
+    assert (bests.fastest_revolutions, bests.fastest_at) == (
+        at_once.fastest_revolutions,
+        at_once.fastest_at,
+    )
+    assert bests.longest == at_once.longest
+    # And both agree with a plain loop over the minutes.
+    found = stats.sessions(whole)
+    longest = max(found, key=lambda s: (s.seconds, -s.start)) if found else None
+    assert at_once.longest == longest
+    if active:
+        top = max(active.values())
+        first = min(k for k, v in active.items() if v == top)
+        assert (at_once.fastest_revolutions, at_once.fastest_at) == (top, NIGHT_START + first * 60)

@@ -141,6 +141,8 @@ class BotCore:
         # (the runtime flushes buffered revolutions; a commit only when there is something new).
         self.before_command: Callable[[], Awaitable[object]] | None = None
         self.charts = charts or {}
+        # Per wheel: fastest minute and longest session over settled history (see minute_bests).
+        self.minute_bests: dict[int, wheel_stats.MinuteBests] = {}
 
     @classmethod
     async def create(
@@ -533,7 +535,7 @@ async def _hamster_stats(core: BotCore, ctx: CommandContext) -> Reply:
             now if first is None else first, now, settings.summary_time, tz
         )
         nights = await queries.binned_totals(core.db, hamster.wheel_id, edges)
-        active = await queries.active_minutes(core.db, hamster.wheel_id, 0, now + 1)
+        bests = await _minute_bests(core, hamster, night.start.timestamp(), now + 1)
         streak = wheel_stats.current_streak(
             nights.revolutions * circumference, wheel_stats.STREAK_M
         )
@@ -544,7 +546,7 @@ async def _hamster_stats(core: BotCore, ctx: CommandContext) -> Reply:
             week_average_m=await core.hamster_night_average(hamster, settings, ctx.now),
             all_time_m=hamster.metres(total.revolutions),
             all_time_revolutions=total.revolutions,
-            records=wheel_stats.records(active, edges[:-1], nights.revolutions, circumference),
+            records=wheel_stats.records_of(bests, edges[:-1], nights.revolutions, circumference),
             streak_nights=streak,
         )
         blocks.append(
@@ -553,6 +555,26 @@ async def _hamster_stats(core: BotCore, ctx: CommandContext) -> Reply:
             )
         )
     return Reply("\n\n".join(blocks))
+
+
+async def _minute_bests(
+    core: BotCore, hamster: Hamster, settled: float, end: float
+) -> wheel_stats.MinuteBests:
+    """Fastest minute and longest session up to ``end``.
+
+    Minutes before ``settled`` (last night's start) no longer change, so they are folded once per process
+    and kept; each call then reads only the minutes since, about a night's worth.
+    """
+    bests = core.minute_bests.get(hamster.wheel_id)
+    if bests is None or bests.through > settled:
+        bests = None
+    start = 0.0 if bests is None else bests.through
+    if start < settled:
+        older = await queries.active_minutes(core.db, hamster.wheel_id, start, settled)
+        bests = wheel_stats.fold_minutes(bests, older)
+        core.minute_bests[hamster.wheel_id] = bests
+    recent = await queries.active_minutes(core.db, hamster.wheel_id, settled, end)
+    return wheel_stats.fold_minutes(bests, recent)
 
 
 @command("export", "/export", "this chat's runs and the hamster's nightly totals as CSV files")

@@ -7,7 +7,7 @@ arrays, so a night (1,440 minutes) or years of active minutes cost a handful of 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -182,8 +182,58 @@ def night_stats(series: MinuteSeries, circumference_m: float, tz: ZoneInfo) -> N
     )
 
 
-def records(
-    active: MinuteSeries,
+@dataclass(frozen=True, slots=True, eq=False)
+class MinuteBests:
+    """Fastest minute and longest session over the minutes folded in so far.
+
+    Folding is incremental so the bot reads a wheel's history once per process and afterwards only the
+    newest minutes: ``open_minutes`` keep the session that may still continue past ``through``.
+    """
+
+    through: float  # every minute before this is folded in
+    fastest_revolutions: int = 0
+    fastest_at: int | None = None
+    longest: Session | None = None
+    open_minutes: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    open_revolutions: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+
+
+def fold_minutes(bests: MinuteBests | None, chunk: MinuteSeries) -> MinuteBests:
+    """``bests`` plus the measured minutes of ``chunk`` (which starts where ``bests`` ends)."""
+    minutes, measured = _measured(chunk)
+    if bests is None:
+        bests = MinuteBests(chunk.start)
+    fastest, fastest_at = bests.fastest_revolutions, bests.fastest_at
+    if measured.size:
+        best = int(np.argmax(measured))  # the first of equal minutes: a record keeps its first date
+        if int(measured[best]) > fastest:
+            fastest, fastest_at = int(measured[best]), int(minutes[best])
+    all_minutes = np.concatenate((bests.open_minutes, minutes))
+    all_revolutions = np.concatenate((bests.open_revolutions, measured))
+    joined = MinuteSeries(
+        bests.through, chunk.end, all_minutes, all_revolutions, np.zeros_like(all_revolutions)
+    )
+    found = sessions(joined)
+    longest = bests.longest
+    candidate = _longest(found)
+    if candidate is not None and (longest is None or candidate.seconds > longest.seconds):
+        longest = candidate
+    open_minutes = open_revolutions = np.zeros(0, dtype=np.int64)
+    if found and chunk.end - (found[-1].end - MINUTE) < SESSION_GAP_S:
+        keep = all_minutes >= found[-1].start
+        open_minutes, open_revolutions = all_minutes[keep], all_revolutions[keep]
+    return MinuteBests(
+        max(chunk.end, bests.through),
+        fastest,
+        fastest_at,
+        longest,
+        open_minutes,
+        open_revolutions,
+    )
+
+
+def records_of(
+    bests: MinuteBests,
     night_starts: np.ndarray,
     night_revolutions: np.ndarray,
     circumference_m: float,
@@ -196,16 +246,25 @@ def records(
         longest_night_start: int | None = int(night_starts[best_night])
     else:
         longest_night, longest_night_start = 0.0, None
-    fastest, fastest_at = _fastest_minute(active, circumference_m)
-    longest = _longest(sessions(active))
+    longest = bests.longest
     return Records(
         longest_night_m=longest_night,
         longest_night_start=longest_night_start,
-        fastest_minute_mps=fastest,
-        fastest_minute_at=fastest_at,
+        fastest_minute_mps=bests.fastest_revolutions * circumference_m / MINUTE,
+        fastest_minute_at=bests.fastest_at,
         longest_session_s=longest.seconds if longest else 0,
         longest_session_start=longest.start if longest else None,
     )
+
+
+def records(
+    active: MinuteSeries,
+    night_starts: np.ndarray,
+    night_revolutions: np.ndarray,
+    circumference_m: float,
+) -> Records:
+    """Personal bests from all of a wheel's minutes at once."""
+    return records_of(fold_minutes(None, active), night_starts, night_revolutions, circumference_m)
 
 
 def streak(night_metres: Sequence[float] | np.ndarray, threshold_m: float) -> int:
