@@ -54,7 +54,7 @@ _STRING_FIELDS = frozenset(
         "name",
     }
 )
-_COMMAND_RE = re.compile(r"NEVER(?<![\w/])/[A-Za-z0-9_]{1,64}(?:@[A-Za-z0-9_]{3,32})?(?![\w@])")
+_COMMAND_RE = re.compile(r"(?<![\w/])/[A-Za-z0-9_]{1,64}(?:@[A-Za-z0-9_]{3,32})?(?![\w@])")
 _BOT_COMMAND_NAME_RE = re.compile(r"^[a-z0-9_]{1,32}$")
 _MARKDOWN_V2_RESERVED = "_*[]()~`>#+-=|{}.!"
 _HTML_TAGS = frozenset(

@@ -8,7 +8,14 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 from telegram import Bot, BotCommand, BotCommandScopeChat, BotCommandScopeDefault, Update
-from telegram.error import BadRequest, InvalidToken, NetworkError, RetryAfter
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Conflict,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+)
 from telegram.ext import AIORateLimiter, Application, CommandHandler, ContextTypes
 
 from tests.fakes.telegram_api import FakeTelegram, command_entities
@@ -205,7 +212,7 @@ async def test_plain_bot_raises_retry_after(
     fake_telegram.fail_next("sendMessage", status=429, retry_after=7)
     with pytest.raises(RetryAfter) as caught:
         await bot_app.bot.send_message(GROUP, "x")
-    assert caught.value._retry_after.total_seconds() == 7
+    assert "Retry in 7 seconds" in str(caught.value)
     assert fake_telegram.sent == []
 
 
@@ -216,6 +223,15 @@ async def test_400_raises_bad_request(fake_telegram: FakeTelegram, bot_app: Appl
         await bot_app.bot.send_message(GROUP, "x")
     # Only the next call fails.
     await bot_app.bot.send_message(GROUP, "x")
+    fake_telegram.fail_next(
+        "sendMessage",
+        status=400,
+        description="Bad Request: group chat was upgraded",
+        migrate_to_chat_id=-1009999,
+    )
+    with pytest.raises(ChatMigrated) as caught:
+        await bot_app.bot.send_message(GROUP, "x")
+    assert caught.value.new_chat_id == -1009999
 
 
 @pytest.mark.parametrize("status", [500, 502])
@@ -335,3 +351,56 @@ def test_command_entities_use_utf16_offsets() -> None:
         {"type": "bot_command", "offset": 12, "length": 22},
     ]
     assert command_entities("a/b http://x/y") == []
+
+
+async def test_lifecycle_by_hand_leaves_nothing_running() -> None:
+    fake = FakeTelegram()
+    await fake.start()
+    app = build_app(fake, AIORateLimiter())
+    app.add_handler(CommandHandler("ping", ping))
+    await app.initialize()
+    await app.start()
+    assert app.updater is not None
+    await app.updater.start_polling(poll_interval=0, timeout=5)
+    fake.push_message(GROUP, "/ping", user_id=ALICE, first_name="Alice")
+    await fake.wait_for_sent()
+    # Stop while a 5 s long poll is open: nothing may wait it out.
+    await fake.wait_for_call("getUpdates", lambda call: call.status is None)
+    await app.updater.stop()
+    await app.stop()
+    await app.shutdown()
+    await fake.close()
+    assert [t for t in asyncio.all_tasks() if t is not asyncio.current_task()] == []
+    assert fake.pending_updates == []
+
+
+async def test_form_and_json_bodies_decode_alike(fake_telegram: FakeTelegram) -> None:
+    fake_telegram.add_chat(GROUP, "supergroup")
+    url = f"{fake_telegram.base_url}{fake_telegram.token}/sendMessage"
+    async with httpx.AsyncClient() as client:
+        form = await client.post(url, data={"chat_id": str(GROUP), "text": "123"})
+        as_json = await client.post(url, json={"chat_id": GROUP, "text": "123"})
+        query = await client.get(url, params={"chat_id": str(GROUP), "text": "0042"})
+    assert [r.status_code for r in (form, as_json, query)] == [200, 200, 200]
+    # Numeric-looking text stays text; chat ids become numbers whatever the encoding.
+    assert [(s.chat_id, s.text) for s in fake_telegram.sent] == [
+        (GROUP, "123"),
+        (GROUP, "123"),
+        (GROUP, "0042"),
+    ]
+    assert form.json()["result"]["chat"]["id"] == GROUP
+
+
+async def test_a_second_get_updates_terminates_the_first(
+    fake_telegram: FakeTelegram, bot_app: Application
+) -> None:
+    first = asyncio.create_task(bot_app.bot.get_updates(timeout=5))
+    await fake_telegram.wait_for_call("getUpdates")
+    # A second bot instance polling with the same token (PTB's own pool holds one poll).
+    async with httpx.AsyncClient() as other_instance:
+        second = await other_instance.post(
+            f"{fake_telegram.base_url}{fake_telegram.token}/getUpdates", data={"timeout": "0"}
+        )
+    assert second.json() == {"ok": True, "result": []}
+    with pytest.raises(Conflict):
+        await first
