@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -172,6 +172,9 @@ def test_retry_delays_double_up_to_the_cap() -> None:
 # --- the scheduler on a real database -------------------------------------------------------------
 
 
+Tasks = list[asyncio.Task] | Callable[[], list[asyncio.Task]]
+
+
 class VirtualClock:
     """Time stands still until the test advances it; ``sleep`` wakes when virtual time reaches it."""
 
@@ -192,16 +195,16 @@ class VirtualClock:
         heapq.heappush(self._sleepers, (self.now + max(seconds, 0.0), next(self._seq), future))
         await future
 
-    async def settle(self, tasks: list[asyncio.Task]) -> None:
+    async def settle(self, tasks: Tasks) -> None:
         """Wait (really) until every task is finished or asleep on this clock."""
         for _ in range(20000):
-            pending = [t for t in tasks if not t.done()]
+            pending = [t for t in (tasks() if callable(tasks) else tasks) if not t.done()]
             if len(pending) <= self.sleeping:
                 return
             await asyncio.sleep(0.001)
         raise AssertionError("tasks neither finished nor slept")
 
-    async def advance_to(self, target: float, tasks: list[asyncio.Task]) -> None:
+    async def advance_to(self, target: float, tasks: Tasks) -> None:
         await self.settle(tasks)
         while self._sleepers and self._sleepers[0][0] <= target:
             wake, _, future = heapq.heappop(self._sleepers)
@@ -513,10 +516,14 @@ async def test_the_run_loop_ticks_on_the_injected_clock(core: BotCore) -> None:
     await chat_store.ensure_chat(core.db, "telegram", "-1", clock.now)
     scheduler = _scheduler(core, clock, {"telegram": tg})
     loop_task = asyncio.create_task(scheduler.run())
+
+    def tasks() -> list[asyncio.Task]:
+        return [loop_task, *scheduler.in_flight]
+
     try:
-        await clock.advance_to(LONDON_8AM - 1, [loop_task])
+        await clock.advance_to(LONDON_8AM - 1, tasks)
         assert tg.sent == []
-        await clock.advance_to(LONDON_8AM + 3 * 3600, [loop_task])
+        await clock.advance_to(LONDON_8AM + 3 * 3600, tasks)
         assert [round(at - LONDON_8AM) for _, _, at in tg.sent] == [25]
     finally:
         loop_task.cancel()
