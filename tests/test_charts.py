@@ -89,3 +89,25 @@ def test_say_chart_week_saves_a_real_png(
     assert len(images) == 1 and "📈 Race, this week (mi)" in out
     png = Path(images[0]).read_bytes()
     assert png_size(png) == (1200, 700) and len(png) > 10_000
+
+
+async def test_hostile_names_draw_as_text() -> None:
+    t0 = 1_764_288_000
+    names = ["$\\frac{1", "a$b$c", "🐹 Hammy", "名前", "x" * 40, "\\mathrm{oops}$"]
+    lines = [
+        charts.RaceLine(name, np.array([t0, t0 + 3600 * (i + 1)]), np.array([0.0, 100.0 * i]))
+        for i, name in enumerate(names)
+    ]
+    png = await charts.race_chart(lines, title="Race, $5 week", units="km")
+    assert png is not None and png_size(png) == (1200, 700)
+    hourly = await charts.hourly_chart([("$", 1.0), ("01", 2.0)], title="$oops", units="mi")
+    assert hourly is not None
+
+
+async def test_charts_drawn_at_once_are_all_complete() -> None:
+    hours = [(f"{h:02d}", float(h)) for h in range(24)]
+    pngs = await asyncio.gather(
+        *(charts.hourly_chart(hours, title=f"night {i}", units="km") for i in range(4))
+    )
+    assert all(p is not None and png_size(p) == (1200, 700) for p in pngs)
+    assert len(set(pngs)) == 4  # each title drawn into its own picture

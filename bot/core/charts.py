@@ -12,6 +12,7 @@ import asyncio
 import io
 import logging
 import threading
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,6 +39,8 @@ PEOPLE_COLOURS = (
     "#7f7f7f",
 )
 _lock = threading.Lock()
+# matplotlib is not thread-safe (shared font caches): one chart at a time, each in a worker thread.
+_draw_lock = threading.Lock()
 _matplotlib: Any = None
 
 
@@ -106,12 +109,12 @@ def draw_hourly(hours: Sequence[tuple[str, float]], title: str, units: Units) ->
         return None
     per_unit = _unit_metres(units)
     axes = figure.add_subplot(1, 1, 1)
-    labels = [label for label, _ in hours]
+    labels = [_plain(label) for label, _ in hours]
     values = [metres / per_unit for _, metres in hours]
     axes.bar(range(len(values)), values, color=HAMSTER_COLOUR, width=0.8)
     axes.set_xticks(range(len(labels)), labels)
     axes.set_ylabel(units, fontsize=16)
-    axes.set_title(title, fontsize=20)
+    axes.set_title(_plain(title), fontsize=20)
     _style(axes)
     figure.subplots_adjust(**MARGINS)
     return _png(figure)
@@ -136,14 +139,14 @@ def draw_race(lines: Sequence[RaceLine], title: str, units: Units) -> bytes | No
         final = float(distance[-1]) if distance.size else 0.0
         if line.is_hamster:
             # The wheel turns all night: a line through the samples, thick, in hamster colours.
-            label = f"{line.name} (hamster): {final:.2f} {units}"
+            label = f"{_plain(line.name)} (hamster): {final:.2f} {units}"
             axes.plot(when, distance, color=next(hamsters), linewidth=5, label=label, zorder=3)
         else:
             # A run counts when it is logged: a step.
-            label = f"{line.name}: {final:.2f} {units}"
+            label = f"{_plain(line.name)}: {final:.2f} {units}"
             axes.step(when, distance, where="post", color=next(people), linewidth=2.5, label=label)
     axes.set_ylabel(f"distance ({units})", fontsize=16)
-    axes.set_title(title, fontsize=20)
+    axes.set_title(_plain(title), fontsize=20)
     axes.set_ylim(bottom=0)
     locator = AutoDateLocator(minticks=4, maxticks=9)
     axes.xaxis.set_major_locator(locator)
@@ -155,9 +158,23 @@ def draw_race(lines: Sequence[RaceLine], title: str, units: Units) -> bytes | No
     return _png(figure)
 
 
+def _plain(text: str) -> str:
+    """Text as itself: a ``$`` in a chat name would otherwise start matplotlib's math mode."""
+    return text.replace("$", r"\$")
+
+
+def _locked(draw: Any, *args: Any) -> bytes | None:
+    with _draw_lock, warnings.catch_warnings():
+        # A name with an emoji or a script the font lacks draws as boxes; no need to warn each time.
+        warnings.filterwarnings(
+            "ignore", message=r"Glyph .* missing from font", category=UserWarning
+        )
+        return draw(*args)
+
+
 async def _render(draw: Any, *args: Any) -> bytes | None:
     try:
-        return await asyncio.to_thread(draw, *args)
+        return await asyncio.to_thread(_locked, draw, *args)
     except Exception:
         log.exception("Drawing a chart failed")
         return None
