@@ -633,3 +633,20 @@ async def test_a_chat_that_joins_after_the_report_time_starts_tomorrow(core: Bot
         ("telegram:new", "report 2026-12-01 late=False"),
         ("telegram:old", "report 2026-12-01 late=False"),
     ]
+
+
+async def test_a_chat_with_unusable_settings_does_not_stop_the_others(
+    core: BotCore, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = VirtualClock(LONDON_8AM)
+    tg = Platform(clock)
+    broken = await chat_store.ensure_chat(core.db, "telegram", "broken", clock.now)
+    await chat_store.ensure_chat(core.db, "telegram", "fine", clock.now)
+    # a zone that a later tzdata no longer has
+    await chat_store.update_chat(core.db, broken.id, timezone="Mars/Olympus_Mons")
+    scheduler = _scheduler(core, clock, {"telegram": tg})
+    await _tick(scheduler, clock)
+    clock.now += 30
+    await _tick(scheduler, clock)
+    assert [label for label, _, _ in tg.sent] == ["telegram:fine"]
+    assert caplog.text.count("telegram:broken: its settings are unusable") == 1

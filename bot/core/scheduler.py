@@ -194,6 +194,7 @@ class SummaryScheduler:
         self._finished_nights: set[tuple[int, str]] = set()
         self._recording: set[tuple[int, str]] = set()
         self._known_chats: set[int] = set()
+        self._broken_chats: set[int] = set()
         self._first_tick: float | None = None
 
     @property
@@ -224,8 +225,18 @@ class SummaryScheduler:
                 continue  # e.g. the terminal chat: nobody to post to
             is_new = chat.id not in self._known_chats
             self._known_chats.add(chat.id)
-            settings = self.core.settings_of(chat)
-            for due in due_reports(now, settings, self.core.config.summary.catch_up_until):
+            try:
+                settings = self.core.settings_of(chat)
+                due_now = due_reports(now, settings, self.core.config.summary.catch_up_until)
+            except Exception as err:  # e.g. a zone dropped from tzdata: skip this chat, not all
+                if chat.id not in self._broken_chats:
+                    log.error(
+                        "morning report for %s: its settings are unusable: %s", chat.label, err
+                    )
+                self._broken_chats.add(chat.id)
+                continue
+            self._broken_chats.discard(chat.id)
+            for due in due_now:
                 key = (chat.id, due.night)
                 if key in self._in_flight or key in self._finished_nights:
                     continue
