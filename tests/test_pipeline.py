@@ -93,7 +93,7 @@ async def test_credited_equals_truth_across_crashes(
                 await pipeline.flush()
                 pipeline = await WheelPipeline.open(db, hamster)
             elif kind == "junk":
-                pipeline.feed(b"\x01\x02", now)
+                pipeline.feed(b"\x01", now)  # too short for either format
         # The sensor keeps reporting: after a crash, the next reading credits what was lost.
         pipeline.feed(payload(hamster, counter), now + 1.0)
         await flush_all([pipeline])
