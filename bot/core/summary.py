@@ -129,10 +129,8 @@ def sensor_health(
     still = down_since is not None
     if still and end > down_since:  # type: ignore[operator]
         offline.append((down_since, end))  # type: ignore[arg-type]
-    if link_before is None and state is None:
-        known: bool | None = None
-    else:
-        known = online or (state == "connected")
+    # No link event at all (a replayed capture, a wheel without a live sensor): we cannot tell.
+    known = None if link_before is None and state is None else online
     return SensorHealth(
         tuple(offline),
         still,
