@@ -507,14 +507,19 @@ async def hamster(core: BotCore, ctx: CommandContext, args: str) -> Reply:
             f"🐹 {clean_name(hamster.name)}",
             f"Tonight so far: {format_distance(so_far, units)}",
             f"Last night: {format_distance(last, units)}",
-            f"All time: {format_distance(hamster.metres(total.revolutions), units)}"
-            f" ({total.revolutions:,} turns of the wheel)",
         ]
+        average = await core.hamster_night_average(hamster, settings, ctx.now)
+        if average is not None:
+            lines.append(f"7-night average: {format_distance(average, units)}")
+        lines.append(
+            f"All time: {format_distance(hamster.metres(total.revolutions), units)}"
+            f" ({total.revolutions:,} turns of the wheel)"
+        )
         status = await _sensor_line(core, hamster, now, settings)
         if status:
             lines.append(status)
         blocks.append("\n".join(lines))
-    return Reply("\n\n".join(blocks))
+    return Reply("\n\n".join(blocks) + "\n\n/hamster stats for records and streaks")
 
 
 async def _hamster_stats(core: BotCore, ctx: CommandContext) -> Reply:
