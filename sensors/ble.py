@@ -31,6 +31,8 @@ import logging
 import random
 import re
 import time
+import weakref
+from collections import deque
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
@@ -64,6 +66,8 @@ WELL_KNOWN_SERVICES = [
     BATTERY_SERVICE_UUID,
     DEVICE_INFORMATION_UUID,
 ]
+# A wheel sensor sleeps whenever the hamster does: these are news, not trouble.
+ROUTINE_STATES = frozenset({"connected", "dropped", "not-found", "silent"})
 # Problems that mean the session is over even when they come from an optional read.
 FATAL_PROBLEMS = frozenset({"no-bluetoothd", "dbus-lost", "no-dbus", "no-adapter", "powered-off"})
 _ADDRESS = re.compile(r"^[0-9A-F]{2}(:[0-9A-F]{2}){5}$")
@@ -247,13 +251,29 @@ def format_seen(seen: SeenSensor) -> str:
 
 # --- BlueZ helpers (I/O) ------------------------------------------------------------------------
 
+_SCAN_LOCKS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def scan_lock() -> asyncio.Lock:
+    """One scan at a time per process: bleak runs every scanner over one shared D-Bus connection,
+    and BlueZ keeps one discovery session per connection, so the first scanner to stop would stop
+    the other's discovery too ("No discovery started")."""
+    loop = asyncio.get_running_loop()
+    lock = _SCAN_LOCKS.get(loop)
+    if lock is None:
+        lock = _SCAN_LOCKS[loop] = asyncio.Lock()
+    return lock
+
 
 async def scan(seconds: float, *, all_devices: bool = False) -> list[SeenSensor]:
     """Devices heard within ``seconds``, strongest first; only CSC advertisers unless ``all_devices``."""
     from bleak import BleakScanner
 
     kwargs: dict[str, Any] = {} if all_devices else {"service_uuids": [CSC_SERVICE_UUID]}
-    found = await BleakScanner.discover(timeout=seconds, return_adv=True, **kwargs)
+    async with scan_lock():
+        found = await BleakScanner.discover(timeout=seconds, return_adv=True, **kwargs)
     seen = [
         SeenSensor(
             address=device.address.upper(),
@@ -359,7 +379,7 @@ class LinkStats:
     watchdog_recycles: int = 0
     notifications: int = 0
     last_reconnect_s: float | None = None  # from losing a link to the next subscription
-    reconnect_times: list[float] = field(default_factory=list)
+    reconnect_times: deque[float] = field(default_factory=lambda: deque(maxlen=1000))
 
 
 class WheelLink:
@@ -386,7 +406,7 @@ class WheelLink:
         self.stats = LinkStats()
         self.address: str | None = None if target.sensor == "auto" else target.sensor.upper()
         self.characteristic = (target.characteristic or CSC_MEASUREMENT_UUID).lower()
-        self.connected = asyncio.Event()  # set while subscribed; tests and doctor wait on it
+        self.connected = asyncio.Event()  # set while subscribed
         self._reported: tuple[str, str] | None = None
         self._feature_logged = False
         self._battery_missing_logged = False
@@ -409,12 +429,10 @@ class WheelLink:
             except asyncio.CancelledError:
                 raise
             except _LinkLost as lost:
-                self._report(lost.problem, logging.WARNING)
+                self._report(lost.problem)
             except Exception as err:  # one bad session must never end the link
                 problem = describe_error(err, self.label)
-                self._report(problem, logging.WARNING)
-                if problem.kind == "unexpected":
-                    log.debug("%s: session failed", self.target.name, exc_info=True)
+                self._report(problem, exc_info=err if problem.kind == "unexpected" else None)
             if self.stats.sessions > subscribed_before:
                 attempt = 0  # it worked for a while: a new problem starts from a short delay
             delay = backoff_delay(
@@ -427,14 +445,15 @@ class WheelLink:
             log.debug("%s: next attempt in %.2f s", self.target.name, delay)
             await asyncio.sleep(delay)
 
-    def _report(self, problem: LinkProblem, level: int) -> None:
+    def _report(self, problem: LinkProblem, exc_info: BaseException | None = None) -> None:
         """Log a state once; the same problem on every retry stays at debug level."""
         key = (problem.kind, problem.message)
         if key == self._reported:
             log.debug("%s: still: %s", self.target.name, problem.message)
             return
         self._reported = key
-        log.log(level, "%s: %s", self.label, problem.message)
+        level = logging.INFO if problem.kind in ROUTINE_STATES else logging.WARNING
+        log.log(level, "%s: %s", self.label, problem.message, exc_info=exc_info)
 
     async def _session(self) -> None:
         from bleak import BleakClient
@@ -473,10 +492,7 @@ class WheelLink:
             name = device.name or "unnamed"
             self.sink.link_event("connected", self.clock(), detail=f"{device.address} {name}")
             self.connected.set()
-            self._report(
-                LinkProblem("connected", f"connected to {device.address} ({name})"),
-                logging.INFO,
-            )
+            self._report(LinkProblem("connected", f"connected to {device.address} ({name})"))
             await self._listen(client, device, lost, lambda: last_heard)
         finally:
             self.connected.clear()
@@ -536,19 +552,21 @@ class WheelLink:
                 return device.address.upper() == wanted
 
             # An address is precise, so no UUID filter: a DIY board may advertise anything.
-            found = await BleakScanner.find_device_by_filter(
-                matches, timeout=self.timings.scan_timeout
-            )
+            async with scan_lock():
+                found = await BleakScanner.find_device_by_filter(
+                    matches, timeout=self.timings.scan_timeout
+                )
         else:
 
             def speaks_csc(_device: BLEDevice, adv: Any) -> bool:
                 return CSC_SERVICE_UUID in {u.lower() for u in adv.service_uuids}
 
-            found = await BleakScanner.find_device_by_filter(
-                speaks_csc,
-                timeout=self.timings.scan_timeout,
-                service_uuids=[CSC_SERVICE_UUID],
-            )
+            async with scan_lock():
+                found = await BleakScanner.find_device_by_filter(
+                    speaks_csc,
+                    timeout=self.timings.scan_timeout,
+                    service_uuids=[CSC_SERVICE_UUID],
+                )
         if found is None:
             raise BleakDeviceNotFoundError(self.address or "auto", "no advertisement heard")
         return self._chosen(found)

@@ -97,7 +97,7 @@ class Rig:
 
     async def total(self) -> int:
         await self.pipeline.flush()
-        (wheel,) = await queries.wheels(self.db)
+        (wheel,) = [w for w in await queries.wheels(self.db) if w.name == "Ursula"]
         return (await queries.wheel_total(self.db, wheel.id, 0, 4e9)).revolutions
 
 
@@ -179,6 +179,36 @@ async def test_auto_picks_the_csc_sensor_and_suggests_pinning_it(
         await r.subscribed(2)
         assert fake_bluez.device(LAMP).connect_calls == 0
     assert f'sensor = "{WHEEL}"' in caplog.text
+
+
+async def test_two_wheels_side_by_side_count_apart(
+    fake_bluez: FakeBluez, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake_bluez.add_device(WHEEL, name="Ursula's")
+    fake_bluez.add_device(OTHER, name="Hazel's", advertising=False)  # asleep at first
+    async with rig(fake_bluez, tmp_path) as ursula:
+        hazel_config = HamsterConfig(name="Hazel", circumference_m=0.5, sensor=OTHER)
+        hazel = await WheelPipeline.open(ursula.db, hazel_config)
+        link = WheelLink(hazel_config, FAST, hazel, clock=ursula.clock)
+        task = asyncio.create_task(link.run())
+        try:
+            await ursula.subscribed()
+            await ursula.turn(4)  # scanning for Hazel's sensor all the while
+            fake_bluez.set_advertising(OTHER, True)
+            await eventually(lambda: link.stats.sessions == 1)
+            for value in range(10, 17):
+                ursula.clock.now += 1
+                assert fake_bluez.notify(OTHER, CSC_MEASUREMENT, encode_csc_measurement(value))
+            await ursula.turn(2)
+            await eventually(lambda: hazel.notifications == 7)
+            assert "No discovery started" not in caplog.text
+            assert hazel.credited == 6
+            assert await ursula.total() == 5
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await hazel.flush()
 
 
 async def test_diy_counter_characteristic(fake_bluez: FakeBluez, tmp_path: Path) -> None:
