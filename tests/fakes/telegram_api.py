@@ -312,9 +312,7 @@ class FakeTelegram:
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
-        server = site._server  # aiohttp exposes the bound socket only here
-        assert server is not None and server.sockets
-        self._port = server.sockets[0].getsockname()[1]
+        self._port = self._runner.addresses[0][1]
         logger.debug("fake Telegram listening on 127.0.0.1:%d", self._port)
 
     async def close(self) -> None:
