@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 from bot.config import DISCORD_TOKEN_ENV, TELEGRAM_TOKEN_ENV, Config
 from bot.core.commands import BotCore, LiveStatus
 from bot.core.scheduler import Sender, SummaryScheduler
+from bot.frontends import FrontendOff
 from bot.wheels import WheelPipeline, flush_all, flush_forever
 from sensors.capture import CaptureWriter
 from storage.db import Database
@@ -116,6 +117,9 @@ async def supervise(
             log.warning("%s stopped by itself; restarting", name)
         except asyncio.CancelledError:
             raise
+        except FrontendOff as err:
+            log.error("%s is off: %s", name, err)
+            return
         except Exception:
             log.exception("%s crashed; restarting in %.0f s", name, delay)
         if time.monotonic() - started > 10 * cap:

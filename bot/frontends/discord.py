@@ -28,6 +28,7 @@ from discord import app_commands
 
 from bot.config import DiscordConfig
 from bot.core.commands import COMMANDS, BotCore, CommandContext, Reply, split_text
+from bot.frontends import FrontendOff
 from storage.chats import Chat
 
 log = logging.getLogger(__name__)
@@ -190,6 +191,12 @@ class DiscordFrontend:
         watcher = asyncio.create_task(mark_ready(), name="discord:ready")
         try:
             await client.start(self.config.token or "")
+        except discord.LoginFailure:
+            raise FrontendOff(
+                "Discord rejected the bot token; check [discord] token or HAMSTERBOT_DISCORD_TOKEN"
+            ) from None
+        except discord.PrivilegedIntentsRequired:
+            raise FrontendOff("Discord asks for privileged intents this bot never needs") from None
         finally:
             watcher.cancel()
             self.ready.clear()

@@ -32,7 +32,7 @@ from telegram import (
     Update,
 )
 from telegram.constants import ChatType
-from telegram.error import TelegramError
+from telegram.error import InvalidToken, TelegramError
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -42,9 +42,11 @@ from telegram.ext import (
     MessageHandler,
     filters,
 )
+from telegram.request import HTTPXRequest
 
 from bot.config import TelegramConfig
 from bot.core.commands import COMMANDS, BotCore, Command, CommandContext, Reply, split_text
+from bot.frontends import FrontendOff
 from storage.chats import Chat
 
 log = logging.getLogger(__name__)
@@ -191,6 +193,7 @@ class TelegramFrontend:
         self.application: Application | None = None
         self.ready = asyncio.Event()
         self._admins: dict[tuple[int, int], _AdminEntry] = {}
+        self._requests: tuple[HTTPXRequest, ...] = ()
 
     def build(self) -> Application:
         builder = Application.builder().token(self.config.token or "")
@@ -198,6 +201,13 @@ class TelegramFrontend:
         if urls:
             builder = builder.base_url(urls[0]).base_file_url(urls[1])
         limiter = self.rate_limiter or AIORateLimiter(max_retries=3)
+        # Our own request objects, so they can be closed even when initialize() fails half way
+        # (a rejected token, no network at boot): PTB's shutdown skips an uninitialized bot.
+        self._requests = (
+            HTTPXRequest(connection_pool_size=8),
+            HTTPXRequest(connection_pool_size=1),
+        )
+        builder = builder.request(self._requests[0]).get_updates_request(self._requests[1])
         application = builder.rate_limiter(limiter).build()
         only_new = filters.UpdateType.MESSAGE  # an edited "/logrun" must not log the run twice
         for name in COMMANDS:
@@ -213,7 +223,13 @@ class TelegramFrontend:
         application = self.build()
         self.application = application
         try:
-            await application.initialize()
+            try:
+                await application.initialize()
+            except InvalidToken:
+                raise FrontendOff(
+                    "Telegram rejected the bot token; check [telegram] token or "
+                    "HAMSTERBOT_TELEGRAM_TOKEN (from @BotFather)"
+                ) from None
             await application.start()
             assert application.updater is not None
             await application.updater.start_polling(
@@ -230,6 +246,8 @@ class TelegramFrontend:
             if self.application is application:
                 self.application = None
             await _shut_down(application)
+            for request in self._requests:
+                await request.shutdown()  # a no-op when the Application already closed it
 
     async def register_commands(self, application: Application) -> None:
         """The ``/`` menu in groups and private chats; a failure here is not worth a restart."""

@@ -422,3 +422,18 @@ def test_option_translation() -> None:
     assert frontend_module.settings_changes(" ", None, None) == []
     assert frontend_module.timezone_suggestions("new york")[0] == "America/New_York"
     assert len(frontend_module.timezone_suggestions("")) == 25
+
+
+async def test_a_rejected_token_turns_discord_off_instead_of_retrying(
+    tmp_path: Path, fake_discord: FakeDiscord, restore_discord_urls: None
+) -> None:
+    from dataclasses import replace
+
+    from bot.frontends import FrontendOff
+
+    config = _config(tmp_path, fake_discord)
+    wrong = replace(config.discord, token="not-the-token")
+    async with await Database.open(config.bot.database) as db:
+        core = await BotCore.create(db, config)
+        with pytest.raises(FrontendOff, match="rejected the bot token"):
+            await DiscordFrontend(core, wrong, guild_ready_timeout=0.05).run()

@@ -349,12 +349,13 @@ async def test_a_crashed_start_is_restarted_by_the_supervisor(
     try:
         core = await BotCore.create(db, config)
         frontend = TelegramFrontend(core, config.telegram, poll_timeout=1)
-        fake_telegram.fail_next("getMe", status=401, description="Unauthorized")
+        # A server error at start (a rejected token is different: it turns Telegram off).
+        fake_telegram.fail_next("getMe", status=502, description="Bad Gateway")
         task = asyncio.create_task(supervise("Telegram", frontend.run, initial=0.01))
         try:
             async with asyncio.timeout(5):
                 await frontend.ready.wait()
-            assert [c.status for c in fake_telegram.calls["getMe"]][:2] == [401, 200]
+            assert [c.status for c in fake_telegram.calls["getMe"]][:2] == [502, 200]
             fake_telegram.push_message(GROUP, "/help", user_id=ALICE, first_name="Alice")
             [reply] = await fake_telegram.wait_for_sent()
             assert "/logrun" in (reply.text or "")
@@ -459,3 +460,19 @@ def test_pure_pieces() -> None:
     assert frontend_module.display_name("Alice", "Smith") == "Alice Smith"
     assert frontend_module.reply_plan(Reply("hi", image_png=b"x")) == ("hi", [])
     assert frontend_module.reply_plan(Reply("hi")) == (None, ["hi"])
+
+
+async def test_a_rejected_token_turns_telegram_off_instead_of_retrying(
+    tmp_path: Path, fake_telegram: FakeTelegram
+) -> None:
+    from dataclasses import replace
+
+    from bot.frontends import FrontendOff
+
+    config = _config(tmp_path, fake_telegram)
+    wrong = replace(config.telegram, token="123:not-the-token")
+    async with await Database.open(config.bot.database) as db:
+        core = await BotCore.create(db, config)
+        with pytest.raises(FrontendOff, match="rejected the bot token") as caught:
+            await TelegramFrontend(core, wrong, poll_timeout=1).run()
+        assert "not-the-token" not in str(caught.value)
