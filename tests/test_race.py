@@ -416,3 +416,18 @@ async def test_hamster_stats_see_new_minutes_after_history_is_cached(week: BotCo
     fast = next(line for line in second.splitlines() if line.startswith("⚡"))
     speed = 190 * week.config.hamsters[0].circumference_m / 60
     assert fast == f"⚡ Fastest minute: {format_speed(speed, 'km')} (Mon 23 Nov 2026 09:40)"
+
+
+async def test_chart_of_an_empty_chat_is_still_a_picture(tmp_path: Path) -> None:
+    path = tmp_path / "empty.db"
+    async with await Database.open(path) as db:
+        core = await BotCore.create(db, week_config(path))
+        for words in ("", "all", "today", "tonight"):
+            reply = await core.dispatch(ctx("Newbie", chat="fresh"), "chart", words)
+            assert reply.image_png is not None and reply.image_png.startswith(PNG)
+            assert "nobody has run yet" in reply.text
+        export = await core.dispatch(ctx("Newbie", chat="fresh"), "export", "")
+        assert dict(export.attachments)["runs.csv"].decode().count("\n") == 1  # the header
+        stats = await core.dispatch(ctx("Newbie", chat="fresh"), "hamster", "stats")
+        assert "🔥 No streak of 1-mile nights right now." in stats.text
+        assert "Longest night" not in stats.text

@@ -174,8 +174,8 @@ def race_lines(
 
 def chart_caption(rows: Sequence[Standing], *, period_label: str, units: Units) -> str:
     """The words under the race chart: who leads and by how much."""
-    if not rows:
-        return f"📈 Race, {period_label}: nobody has run yet."
+    if not rows or rows[0].runner.distance_m <= 0:
+        return f"📈 Race, {period_label}: nobody has run yet. /logrun 5 km to start!"
     top = rows[0].runner
     text = f"📈 Race, {period_label} ({units}): {clean_name(top.name)} leads with {format_distance(top.distance_m, units)}"
     if len(rows) > 1:
