@@ -23,16 +23,31 @@ T0 = 1_764_288_000  # 2025-11-28 00:00 UTC, a whole hour
 
 
 async def write_minutes(
-    db: Database, name: str, buckets: dict[int, tuple[int, int]], events: list[SensorEvent] = ()
+    db: Database,
+    name: str,
+    buckets: dict[int, tuple[int, int]],
+    events: list[SensorEvent] = (),
+    flush_every: int = 0,
 ) -> WheelStore:
-    """Write ``{minute: (measured, estimated)}`` through the real flush path (minutes + rollup)."""
+    """Write ``{minute: (measured, estimated)}`` through the real flush path (minutes + rollup).
+
+    ``flush_every`` > 0 flushes after that many credits, so buckets and hours are upserted repeatedly.
+    """
     store = await WheelStore.open(db, name)
     state = CounterState(0, 0, 0.0)
+    credits = 0
     for minute, (measured, estimated) in sorted(buckets.items()):
-        if measured:
-            store.record(Credit(measured, minute, minute + 30, False), [], state)
-        if estimated:
-            store.record(Credit(estimated, minute, minute + 30, True), [], state)
+        for revolutions, flag in ((measured, False), (estimated, True)):
+            if not revolutions:
+                continue
+            # Split in two credits so the same minute and hour are written in different flushes.
+            half = revolutions // 2
+            for part in (half, revolutions - half):
+                if part:
+                    store.record(Credit(part, minute, minute + 30, flag), [], state)
+                    credits += 1
+                    if flush_every and credits % flush_every == 0:
+                        await store.flush()
     for event in events:
         store.add_event(event)
     await store.flush()
@@ -117,14 +132,24 @@ bucket_maps = st.dictionaries(
 
 
 async def _check_property(
-    buckets: dict[int, tuple[int, int]], zone: str, period: str, now_minute: int, extra: list[int]
+    buckets: dict[int, tuple[int, int]],
+    zone: str,
+    period: str,
+    now_minute: int,
+    extra: list[int],
+    flush_every: int,
 ) -> None:
     base = 1_774_000_000 // 3600 * 3600  # March 2026: Lord Howe and London change clocks in here
     with tempfile.TemporaryDirectory() as folder:
         async with await Database.open(Path(folder) / "p.db") as db:
             store = await write_minutes(
-                db, "Ursula", {base + m * 60: v for m, v in buckets.items()}
+                db,
+                "Ursula",
+                {base + m * 60: v for m, v in buckets.items()},
+                flush_every=flush_every,
             )
+            rollup = await db.scalar("SELECT COALESCE(SUM(revolutions), 0) FROM wheel_hours")
+            assert rollup == sum(m + e for m, e in buckets.values())
             wheel = store.wheel_id
             now = datetime.fromtimestamp(base + now_minute * 60 + 17, UTC).astimezone(
                 ZoneInfo(zone)
@@ -154,11 +179,17 @@ async def _check_property(
     period=st.sampled_from(PERIODS),
     now_minute=st.integers(0, SPAN_MINUTES),
     extra=st.lists(st.integers(0, SPAN_MINUTES * 60), max_size=6),
+    flush_every=st.integers(0, 7),
 )
 def test_rollup_totals_equal_minute_buckets(
-    buckets: dict[int, tuple[int, int]], zone: str, period: str, now_minute: int, extra: list[int]
+    buckets: dict[int, tuple[int, int]],
+    zone: str,
+    period: str,
+    now_minute: int,
+    extra: list[int],
+    flush_every: int,
 ) -> None:
-    asyncio.run(_check_property(buckets, zone, period, now_minute, extra))
+    asyncio.run(_check_property(buckets, zone, period, now_minute, extra, flush_every))
 
 
 async def test_cut_hours_are_read_by_primary_key_ranges(db: Database) -> None:
