@@ -7,6 +7,7 @@ lost revolutions again, exactly once. Nothing is written while the wheel is idle
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import defaultdict
@@ -83,6 +84,7 @@ class WheelStore:
         self._minutes: dict[int, list[int]] = defaultdict(lambda: [0, 0])
         self._events: list[SensorEvent] = []
         self._dirty = False
+        self._flushing = asyncio.Lock()
 
     @classmethod
     async def open(cls, db: Database, name: str) -> WheelStore:
@@ -123,17 +125,23 @@ class WheelStore:
         self._dirty = True
 
     async def flush(self) -> bool:
-        """Write the buffer; returns whether anything was committed. On failure the buffer is kept."""
-        if not self._dirty:
-            return False
-        minutes, events, state = self._minutes, self._events, self.state
-        self._minutes, self._events, self._dirty = defaultdict(lambda: [0, 0]), [], False
-        try:
-            await self._write(minutes, events, state)
-        except BaseException:
-            self._restore(minutes, events)
-            raise
-        return True
+        """Write the buffer; returns whether anything was committed. On failure the buffer is kept.
+
+        Flushes of one wheel never overlap: if one failed while a later one succeeded, the later
+        one would store counter state newer than buckets still waiting in memory, and a crash
+        then would lose those revolutions for good.
+        """
+        async with self._flushing:
+            if not self._dirty:
+                return False
+            minutes, events, state = self._minutes, self._events, self.state
+            self._minutes, self._events, self._dirty = defaultdict(lambda: [0, 0]), [], False
+            try:
+                await self._write(minutes, events, state)
+            except BaseException:
+                self._restore(minutes, events)
+                raise
+            return True
 
     def _restore(self, minutes: dict[int, list[int]], events: list[SensorEvent]) -> None:
         for minute, (revolutions, estimated) in minutes.items():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from pathlib import Path
 
@@ -169,3 +170,32 @@ async def test_period_total_from_rollup_equals_sum_of_minutes(
         total = await queries.wheel_total(db, store.wheel_id, start, end)
         expected = sum(r for m, r in buckets if start <= base + m * 60 < end)
         assert total.revolutions == expected
+
+
+async def test_overlapping_flushes_keep_state_behind_unwritten_buckets(tmp_path: Path) -> None:
+    """A flush that fails must not be overtaken by a later one that stores newer counter state."""
+    async with await Database.open(tmp_path / "h.db") as db:
+        store = await WheelStore.open(db, "Ursula")
+        store.record(Credit(5, 10.0, 11.0, False), [], CounterState(5, 5, 11.0))
+        real_write = store._write
+        calls = 0
+
+        async def first_write_fails(*args):
+            nonlocal calls
+            calls += 1
+            if calls == 1:
+                await asyncio.sleep(0.01)  # the second flush arrives while this one is writing
+                raise OSError("disk I/O error")
+            await real_write(*args)
+
+        store._write = first_write_fails
+        first = asyncio.create_task(store.flush())
+        await asyncio.sleep(0)
+        store.record(Credit(3, 11.0, 12.0, False), [], CounterState(8, 8, 12.0))
+        second = asyncio.create_task(store.flush())
+        with pytest.raises(OSError):
+            await first
+        assert await second is True
+        # The second flush wrote both credits together with the newest state.
+        assert await db.scalar("SELECT SUM(revolutions) FROM wheel_minutes") == 8
+        assert await db.scalar("SELECT high_water FROM wheel_state") == 8
