@@ -18,9 +18,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from dbus_fast.aio import MessageBus
 
 from sensors.csc import encode_csc_measurement
-from tests.fakes.bluez import CSC_MEASUREMENT, FakeBluez
+from tests.fakes.bluez import CSC_MEASUREMENT, FakeBluez, PrivateBus
 
 WHEEL = "C0:FF:EE:00:00:01"
 LAMP = "C0:FF:EE:00:00:03"
@@ -186,7 +187,7 @@ async def test_scan_lists_the_sensor_with_a_ready_entry(fake_bluez: FakeBluez) -
 
 
 async def test_doctor_passes_then_explains_each_bluetooth_problem_in_one_line(
-    fake_bluez: FakeBluez, config: Path
+    fake_bluez: FakeBluez, private_bus: PrivateBus, config: Path
 ) -> None:
     fake_bluez.add_device(WHEEL, name="Wahoo SPEED")
     token = {"HAMSTERBOT_TELEGRAM_TOKEN": "123456:not-a-real-token"}
@@ -216,3 +217,16 @@ async def test_doctor_passes_then_explains_each_bluetooth_problem_in_one_line(
     assert len(failures) == 2  # Bluetooth, and no chat token
     assert "bluetoothd is not running" in failures[0]
     assert "chat" in failures[1]
+
+    # bluetoothd running on a machine without an adapter: org.bluez owned, no Adapter1 object
+    bare = MessageBus(bus_address=private_bus.address)
+    await bare.connect()
+    try:
+        await bare.request_name("org.bluez")
+        code, out, _ = await hamsterbot(*doctor, env=token)
+    finally:
+        bare.disconnect()
+        await bare.wait_for_disconnect()
+    assert code == 1
+    (line,) = [line for line in out.splitlines() if line.startswith("FAIL")]
+    assert line.startswith("FAIL  bluetooth: no Bluetooth adapter found")
