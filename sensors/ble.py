@@ -431,7 +431,7 @@ class WheelLink:
             except _LinkLost as lost:
                 self._report(lost.problem)
             except Exception as err:  # one bad session must never end the link
-                problem = describe_error(err, self.label)
+                problem = describe_error(err)
                 self._report(problem, exc_info=err if problem.kind == "unexpected" else None)
             if self.stats.sessions > subscribed_before:
                 attempt = 0  # it worked for a while: a new problem starts from a short delay
@@ -636,7 +636,7 @@ class WheelLink:
         except asyncio.CancelledError:
             raise
         except Exception as err:
-            problem = describe_error(err, self.label)
+            problem = describe_error(err)
             if problem.kind in FATAL_PROBLEMS:
                 raise
             log.debug("%s: optional read failed: %s", self.target.name, problem.message)
