@@ -541,7 +541,9 @@ class WheelLink:
         from bleak import BleakScanner
         from bleak.exc import BleakDeviceNotFoundError
 
-        for device in await connected_devices(WELL_KNOWN_SERVICES):
+        # "auto" must never adopt some other connected gadget (a keyboard, headphones).
+        services = WELL_KNOWN_SERVICES if self.address else [CSC_SERVICE_UUID]
+        for device in await connected_devices(services):
             if self.address is None or device.address.upper() == self.address:
                 log.debug("%s: reusing BlueZ's link to %s", self.target.name, device.address)
                 return self._chosen(device)

@@ -211,6 +211,34 @@ async def test_two_wheels_side_by_side_count_apart(
             await hazel.flush()
 
 
+@pytest.mark.parametrize("sensor", [WHEEL, "auto"])
+async def test_a_link_left_behind_by_a_crash_is_adopted(
+    fake_bluez: FakeBluez, tmp_path: Path, sensor: str
+) -> None:
+    from bleak import BleakClient, BleakScanner
+
+    fake_bluez.add_device(LAMP, name="Keyboard", service_uuids=["180a"], csc=False)
+    fake_bluez.add_device(WHEEL, name="Wahoo SPEED")
+    # another program (the bot before a SIGKILL) connected both; a connected sensor is silent
+    leftovers = []
+    for address in (LAMP, WHEEL):
+        device = await BleakScanner.find_device_by_address(address, timeout=2)
+        client = BleakClient(device, timeout=2)  # type: ignore[arg-type]
+        await client.connect()
+        leftovers.append(client)
+    try:
+        assert fake_bluez.connect_calls == 2
+        async with rig(fake_bluez, tmp_path, sensor=sensor) as r:
+            await r.subscribed()
+            assert r.link.address == WHEEL
+            assert fake_bluez.connect_calls == 2  # no new Connect: BlueZ's link was reused
+            await r.turn(3)
+            assert await r.total() == 2
+    finally:
+        for client in leftovers:
+            await client.disconnect()
+
+
 async def test_diy_counter_characteristic(fake_bluez: FakeBluez, tmp_path: Path) -> None:
     fake_bluez.add_device(
         WHEEL, name="HamsterHall", csc=False, extra_characteristics=[("fff1", ["notify", "read"])]
