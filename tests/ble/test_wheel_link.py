@@ -211,27 +211,44 @@ async def test_two_wheels_side_by_side_count_apart(
             await hazel.flush()
 
 
-@pytest.mark.parametrize("sensor", [WHEEL, "auto"])
+@pytest.mark.parametrize(
+    ("sensor", "left_behind", "connects"),
+    [
+        (WHEEL, (LAMP, WHEEL), 2),  # BlueZ's link to the wheel is reused: no new Connect
+        ("auto", (LAMP, WHEEL), 2),
+        ("auto", (LAMP,), 2),  # "auto" never adopts a connected non-CSC gadget
+    ],
+    ids=["address", "auto", "auto-ignores-gadget"],
+)
 async def test_a_link_left_behind_by_a_crash_is_adopted(
-    fake_bluez: FakeBluez, tmp_path: Path, sensor: str
+    fake_bluez: FakeBluez,
+    tmp_path: Path,
+    sensor: str,
+    left_behind: tuple[str, ...],
+    connects: int,
 ) -> None:
     from bleak import BleakClient, BleakScanner
 
-    fake_bluez.add_device(LAMP, name="Keyboard", service_uuids=["180a"], csc=False)
+    fake_bluez.add_device(
+        LAMP,
+        name="Keyboard",
+        service_uuids=["180a"],
+        csc=False,
+        extra_characteristics=[("fff1", ["read"])],
+    )
     fake_bluez.add_device(WHEEL, name="Wahoo SPEED")
-    # another program (the bot before a SIGKILL) connected both; a connected sensor is silent
+    # the bot before a SIGKILL (or another program) left links; a connected sensor is silent
     leftovers = []
-    for address in (LAMP, WHEEL):
+    for address in left_behind:
         device = await BleakScanner.find_device_by_address(address, timeout=2)
         client = BleakClient(device, timeout=2)  # type: ignore[arg-type]
         await client.connect()
         leftovers.append(client)
     try:
-        assert fake_bluez.connect_calls == 2
         async with rig(fake_bluez, tmp_path, sensor=sensor) as r:
             await r.subscribed()
             assert r.link.address == WHEEL
-            assert fake_bluez.connect_calls == 2  # no new Connect: BlueZ's link was reused
+            assert fake_bluez.connect_calls == connects
             await r.turn(3)
             assert await r.total() == 2
     finally:
