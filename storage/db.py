@@ -176,14 +176,15 @@ class Database:
             await conn.execute("COMMIT")
             self.commits += 1
 
+    # One trip to the SQLite thread per query: execute, fetch and close as three awaits cost three
+    # thread hand-offs, which were most of a /race on a busy machine (benchmarks/query.py).
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        async with self._connection.execute(sql, params) as cursor:
-            return [tuple(row) for row in await cursor.fetchall()]
+        return [tuple(row) for row in await self._connection.execute_fetchall(sql, params)]
 
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
-        async with self._connection.execute(sql, params) as cursor:
-            row = await cursor.fetchone()
-        return tuple(row) if row is not None else None
+        """The first row. Meant for queries of one row (a key, an aggregate, LIMIT 1): it reads them all."""
+        rows = await self._connection.execute_fetchall(sql, params)
+        return tuple(rows[0]) if rows else None
 
     async def scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
         row = await self.fetchone(sql, params)
