@@ -25,9 +25,17 @@ The rules (DESIGN.md, "Counting rules"), with ``M = 2**bits`` and ``hw`` the hig
 minimum window absorbs notification jitter, the ``+ 1`` a revolution completed right at the edge.
 
 Time: a credit covers ``(previous accepted reading, this reading]`` and is ``estimated`` when that
-interval is longer than ``gap_seconds`` (the store spreads it evenly). A clock stepping backwards
-counts as zero elapsed time; the counter then follows the new clock (``last_at`` moves back) and
-the credit's interval collapses to the reading's instant rather than running backwards.
+interval is longer than ``gap_seconds`` (the store spreads it evenly).
+
+A clock behind the last accepted reading (by more than ``clock_slack_s`` of receive jitter) is
+usually a Raspberry Pi without a real-time clock after a power cut (fake-hwclock restores a time
+up to an hour old until NTP answers) or an NTP step back. Readings are then *deferred*: nothing is
+credited and nothing moves ("clock_behind" event, once per episode). The counter is cumulative, so
+this loses nothing: the first reading once the clock has caught up credits everything since,
+measured against the right elapsed time. A clock more than ``clock_wait_s`` behind means the stored
+time was the wrong one (the clock used to run far ahead); the counter then follows the new clock
+(``last_at`` moves back) and judges the reading with zero elapsed time, so at most that one
+interval is lost rather than counting stopping for good.
 
 Ambiguities no counter can resolve, resolved here as stated:
 
@@ -68,6 +76,8 @@ class CounterSettings:
     reverse_tolerance: int = 16
     gap_seconds: float = 90.0
     min_window_s: float = 2.0
+    clock_slack_s: float = 2.0  # receive-time jitter, not a clock stepping back
+    clock_wait_s: float = 6 * 3600.0  # defer readings while the clock is at most this far behind
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.circumference_m) and self.circumference_m > 0):
@@ -85,6 +95,8 @@ class CounterSettings:
             raise ValueError(f"gap_seconds must be >= 0, got {self.gap_seconds!r}")
         if not (math.isfinite(self.min_window_s) and self.min_window_s >= 0):
             raise ValueError(f"min_window_s must be >= 0, got {self.min_window_s!r}")
+        if not (0 <= self.clock_slack_s <= self.clock_wait_s and math.isfinite(self.clock_wait_s)):
+            raise ValueError("need 0 <= clock_slack_s <= clock_wait_s, both finite")
 
     def allowed(self, elapsed: float) -> int:
         """The most revolutions a hamster at ``max_speed_kmh`` can turn in ``elapsed`` seconds."""
@@ -114,7 +126,7 @@ class Credit:
 
 @dataclass(frozen=True, slots=True)
 class CounterEvent:
-    kind: str  # "baseline" | "reset" | "glitch" | "rebaseline"
+    kind: str  # "baseline" | "reset" | "glitch" | "rebaseline" | "clock_behind"
     at: float
     detail: str
 
@@ -153,6 +165,7 @@ class RevolutionCounter:
             self._high_water = high_water % self._modulus
             self._last_at = float(state.last_at)
         self._candidate: _Candidate | None = None
+        self._clock_behind = False
 
     @property
     def settings(self) -> CounterSettings:
@@ -177,6 +190,14 @@ class RevolutionCounter:
             return self._event("baseline", at, f"first reading {raw}, baseline set")
 
         settings = self._settings
+        behind = self._last_at - at
+        if settings.clock_slack_s < behind <= settings.clock_wait_s:
+            if self._clock_behind:
+                return _NOTHING
+            self._clock_behind = True
+            detail = f"clock is {behind:.0f} s behind the last reading; waiting for it to catch up"
+            return self._event("clock_behind", at, detail)
+        self._clock_behind = False
         high_water = self._high_water
         elapsed = at - self._last_at
         allowed = settings.allowed(elapsed)

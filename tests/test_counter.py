@@ -325,13 +325,31 @@ def test_gap_credit_is_estimated() -> None:
     assert counter.update(650, T0 + 690) == credit(50, T0 + 600, T0 + 690, estimated=False)
 
 
-def test_clock_stepping_back_counts_as_no_time() -> None:
+def test_receive_jitter_behind_the_last_reading_is_no_time() -> None:
     counter = started(100)
-    # 12 is plausible at zero elapsed (min window), 13 is not.
-    assert counter.update(112, T0 - 50) == credit(12, T0 - 50, T0 - 50)
-    assert counter.state.last_at == T0 - 50  # the counter follows the stepped clock
-    assert counter.update(117, T0 - 49) == credit(5, T0 - 50, T0 - 49)
-    assert [e.kind for e in counter.update(117 + 13, T0 - 60).events] == ["glitch"]
+    # Within clock_slack_s: notifications handled out of order, judged with zero elapsed time.
+    assert counter.update(112, T0 - 1.5) == credit(12, T0 - 1.5, T0 - 1.5)
+    assert counter.update(117, T0 - 0.5) == credit(5, T0 - 1.5, T0 - 0.5)
+
+
+def test_a_clock_behind_the_last_reading_defers_and_loses_nothing() -> None:
+    # A Pi without a real-time clock boots an hour in the past after a power cut.
+    counter = started(1000)
+    update = counter.update(1500, T0 - 1200)
+    assert update.credit is None and [e.kind for e in update.events] == ["clock_behind"]
+    assert counter.update(1600, T0 - 1199) == NOTHING  # once per episode
+    assert counter.state == CounterState(1000, 1000, T0)
+    # NTP answers: the first reading on the right clock credits everything since, exactly.
+    assert counter.update(1700, T0 + 300) == credit(700, T0, T0 + 300, estimated=True)
+
+
+def test_a_clock_far_behind_is_followed() -> None:
+    # The stored time was the wrong one (the clock ran days ahead): counting must not stop.
+    counter = started(1000)
+    days = HALF_METRE.clock_wait_s + 86400
+    assert counter.update(1005, T0 - days) == credit(5, T0 - days, T0 - days)
+    assert counter.state.last_at == T0 - days
+    assert counter.update(1009, T0 - days + 1) == credit(4, T0 - days, T0 - days + 1)
 
 
 # --- state round trip ---------------------------------------------------------------------
