@@ -11,7 +11,7 @@ import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.config import Config, HamsterConfig
@@ -225,21 +225,41 @@ class BotCore:
         total = await queries.wheel_total(self.db, hamster.wheel_id, start, end)
         return hamster.metres(total.revolutions)
 
+    async def nightly_metres(
+        self, hamster: Hamster, settings: ChatSettings, last_morning: date, nights: int
+    ) -> list[float]:
+        """Distance of each of ``nights`` nights, oldest first, the last ending on ``last_morning``."""
+        mornings = [last_morning - timedelta(days=n) for n in range(nights, -1, -1)]
+        # Night n runs from summary time on morning n-1 to morning n: the boundaries are summary times.
+        edges = [
+            parsing.night_bounds(m, settings.summary_time, settings.tz)[1].timestamp()
+            for m in mornings
+        ]
+        totals = await queries.binned_totals(self.db, hamster.wheel_id, edges)
+        return [hamster.metres(int(r)) for r in totals.revolutions]
+
+    async def night_average(
+        self, hamster: Hamster, settings: ChatSettings, last_morning: date, nights: int = 7
+    ) -> float | None:
+        """The average of the nights with data among ``nights`` ending on ``last_morning``.
+
+        Nights without any revolution are left out: a sensor that was off is no rest night.
+        """
+        with_data = [m for m in await self.nightly_metres(hamster, settings, last_morning, nights) if m > 0]
+        return sum(with_data) / len(with_data) if with_data else None
+
     async def hamster_night_average(
         self, hamster: Hamster, settings: ChatSettings, now: datetime
     ) -> float | None:
-        """The hamster's average over the last 7 complete nights, for "hamster nights"."""
+        """The hamster's 7-night average up to last night, for /hamster and "hamster nights"."""
         night = last_night(now.astimezone(settings.tz), settings.summary_time)
-        start = night.start.timestamp() - 6 * 86400
-        metres = await self.hamster_metres(hamster, start, night.end.timestamp())
-        return metres / 7 if metres > 0 else None
+        return await self.night_average(hamster, settings, night.end.date())
 
 
 def last_night(now: datetime, summary_time: time) -> Period:
-    """The 24 hours ending at the most recent summary time (the morning report's night)."""
+    """The night of the most recent morning report: summary time to summary time."""
     tonight = parsing.parse_period("tonight", now=now, summary_time=summary_time)
-    end = tonight.start
-    start = (end.astimezone(UTC) - timedelta(hours=24)).astimezone(end.tzinfo)
+    start, end = parsing.night_bounds(tonight.start.date(), summary_time, tonight.start.tzinfo)
     return Period("last night", "last night", start, end)
 
 

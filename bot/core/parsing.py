@@ -435,14 +435,22 @@ def _add_months(day: date, months: int) -> date:
     return date(index // 12, index % 12 + 1, 1)
 
 
+def night_bounds(morning: date, summary_time: time, tz: tzinfo | None) -> tuple[datetime, datetime]:
+    """The night that ends at ``summary_time`` on local ``morning``: from the previous day's summary time.
+
+    One summary time to the next, so consecutive nights tile without gap or overlap even across DST
+    (23 h or 25 h): every revolution belongs to exactly one night.
+    """
+    return _at(morning - timedelta(days=1), summary_time, tz), _at(morning, summary_time, tz)
+
+
 def _tonight(now: datetime, summary_time: time) -> Period:
     tz = now.tzinfo
     today = now.date()
     end = _at(today, summary_time, tz)
     if end.timestamp() < now.timestamp():
         end = _at(today + timedelta(days=1), summary_time, tz)
-    # One summary time to the next, so consecutive nights tile without overlap even across DST (23 h or 25 h).
-    start = _at(end.date() - timedelta(days=1), summary_time, tz)
+    start, _ = night_bounds(end.date(), summary_time, tz)
     label = f"night to {end:%a} {_day_month(end.date())} {summary_time:%H:%M}"
     return Period("tonight", label, start, end)
 

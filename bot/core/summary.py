@@ -15,7 +15,7 @@ import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.core import parsing
@@ -86,8 +86,7 @@ class Report:
 
 def report_night(day: date, summary_time: time, tz: ZoneInfo) -> Night:
     """The 24 hours ending at ``summary_time`` on local ``day`` (DST: a skipped time is when the clock lands)."""
-    end = datetime.combine(day, summary_time, tzinfo=tz).astimezone(UTC).astimezone(tz)
-    start = (end.astimezone(UTC) - NIGHT).astimezone(tz)
+    start, end = parsing.night_bounds(day, summary_time, tz)
     return Night(day, start, end)
 
 
@@ -323,18 +322,17 @@ def render_report(report: Report, tz: ZoneInfo) -> str:
 
 
 async def _hamster_night(
-    core: BotCore, hamster: Hamster, night: Night, tz: ZoneInfo
+    core: BotCore, hamster: Hamster, night: Night, settings: ChatSettings
 ) -> HamsterNight:
+    tz = settings.tz
     db = core.db
     start, end = night.start.timestamp(), night.end.timestamp()
     series = await queries.minute_series(db, hamster.wheel_id, start, end)
     stats = night_stats(series, hamster.config.circumference_m, tz)
-    edges = [start - n * NIGHT.total_seconds() for n in range(AVERAGE_NIGHTS, -1, -1)]
-    before = await queries.binned_totals(db, hamster.wheel_id, edges)
-    nightly = [hamster.metres(int(r)) for r in before.revolutions]
-    with_data = [m for m in nightly if m > 0]
+    # The nights before this one, on the same summary-time boundaries (23 or 25 h across DST).
+    nightly = await core.nightly_metres(hamster, settings, night.day - timedelta(days=1), AVERAGE_NIGHTS)
     previous = nightly[-1] if nightly and nightly[-1] > 0 else None
-    average = sum(with_data) / len(with_data) if with_data else None
+    average = await core.night_average(hamster, settings, night.day - timedelta(days=1), AVERAGE_NIGHTS)
     lookback = start - LOOKBACK.total_seconds()
     earlier = await queries.events_between(db, hamster.wheel_id, lookback, start, LINK_KINDS)
     events = await queries.events_between(db, hamster.wheel_id, start, end, LINK_KINDS)
@@ -357,7 +355,7 @@ async def gather_report(
     settings = chat_settings(core, chat)
     tz = settings.tz
     night = report_night(day, settings.summary_time, tz)
-    hamsters = tuple([await _hamster_night(core, h, night, tz) for h in core.hamsters])
+    hamsters = tuple([await _hamster_night(core, h, night, settings) for h in core.hamsters])
     runners = race = None
     label = ""
     if chat is not None:
