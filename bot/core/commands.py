@@ -245,7 +245,9 @@ class BotCore:
 
         Nights without any revolution are left out: a sensor that was off is no rest night.
         """
-        with_data = [m for m in await self.nightly_metres(hamster, settings, last_morning, nights) if m > 0]
+        with_data = [
+            m for m in await self.nightly_metres(hamster, settings, last_morning, nights) if m > 0
+        ]
         return sum(with_data) / len(with_data) if with_data else None
 
     async def hamster_night_average(

@@ -330,9 +330,13 @@ async def _hamster_night(
     series = await queries.minute_series(db, hamster.wheel_id, start, end)
     stats = night_stats(series, hamster.config.circumference_m, tz)
     # The nights before this one, on the same summary-time boundaries (23 or 25 h across DST).
-    nightly = await core.nightly_metres(hamster, settings, night.day - timedelta(days=1), AVERAGE_NIGHTS)
+    nightly = await core.nightly_metres(
+        hamster, settings, night.day - timedelta(days=1), AVERAGE_NIGHTS
+    )
     previous = nightly[-1] if nightly and nightly[-1] > 0 else None
-    average = await core.night_average(hamster, settings, night.day - timedelta(days=1), AVERAGE_NIGHTS)
+    average = await core.night_average(
+        hamster, settings, night.day - timedelta(days=1), AVERAGE_NIGHTS
+    )
     lookback = start - LOOKBACK.total_seconds()
     earlier = await queries.events_between(db, hamster.wheel_id, lookback, start, LINK_KINDS)
     events = await queries.events_between(db, hamster.wheel_id, start, end, LINK_KINDS)
