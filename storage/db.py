@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiosqlite
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 # Each entry is one migration, applied in its own transaction; never edit a released one, append a new one.
 MIGRATIONS: tuple[str, ...] = (
@@ -96,6 +98,22 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (chat_id, night)
     );
     """,
+    # 2: a daily rollup, so a total over years reads days rather than every hour, and a covering index
+    # for each person's distance in a chat (benchmarks/query.py: /race all on five years of nights).
+    """
+    CREATE TABLE wheel_days (
+        wheel_id INTEGER NOT NULL REFERENCES wheels(id),
+        day INTEGER NOT NULL,
+        revolutions INTEGER NOT NULL,
+        estimated INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (wheel_id, day)
+    ) WITHOUT ROWID;
+    INSERT INTO wheel_days (wheel_id, day, revolutions, estimated)
+        SELECT wheel_id, hour - hour % 86400, SUM(revolutions), SUM(estimated)
+        FROM wheel_hours GROUP BY wheel_id, hour - hour % 86400;
+    CREATE INDEX runs_live_by_chat ON runs(chat_id, ran_at, person_id, distance_m)
+        WHERE deleted_at IS NULL;
+    """,
 )
 
 
@@ -167,13 +185,15 @@ class Database:
         """``BEGIN IMMEDIATE`` ... ``COMMIT``, rolled back on any exception (cancellation included)."""
         async with self._write_lock:
             conn = self._connection
-            await conn.execute("BEGIN IMMEDIATE")
             try:
+                await run_to_completion(conn.execute("BEGIN IMMEDIATE"))
                 yield conn
+                await run_to_completion(conn.execute("COMMIT"))
             except BaseException:
-                await asyncio.shield(conn.execute("ROLLBACK"))
+                # Cancelled or failed: whatever was queued has finished, so this is the truth.
+                if conn.in_transaction:
+                    await run_to_completion(conn.execute("ROLLBACK"))
                 raise
-            await conn.execute("COMMIT")
             self.commits += 1
 
     # One trip to the SQLite thread per query: execute, fetch and close as three awaits cost three
@@ -189,6 +209,25 @@ class Database:
     async def scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
         row = await self.fetchone(sql, params)
         return row[0] if row else None
+
+
+async def run_to_completion(awaitable: Awaitable[T]) -> T:
+    """Await to the end even if the caller is cancelled meanwhile, then re-raise the cancellation.
+
+    aiosqlite runs a statement it has queued whatever happens to the task awaiting it. Waiting for
+    it keeps our idea of the transaction true: a cancelled ``BEGIN`` must not leave a transaction
+    open behind our back, and a cancelled ``COMMIT`` may well have committed.
+    """
+    task = asyncio.ensure_future(awaitable)
+    interrupted = False
+    while not task.done():
+        try:
+            await asyncio.wait([task])
+        except asyncio.CancelledError:
+            interrupted = True
+    if interrupted:
+        raise asyncio.CancelledError
+    return task.result()
 
 
 def _statements(script: str) -> Iterable[str]:

@@ -1,4 +1,4 @@
-"""Credited revolutions -> minute buckets, hourly rollups and counter state, in one transaction.
+"""Credited revolutions -> minute buckets, hourly and daily rollups and counter state, in one transaction.
 
 The counter state is written in the same transaction as the buckets it produced. After a crash either both are
 on disk or neither is; in the second case the next reading's difference from the persisted counter credits the
@@ -14,12 +14,13 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from sensors.counter import CounterState, Credit
-from storage.db import Database
+from storage.db import Database, run_to_completion
 
 log = logging.getLogger(__name__)
 
 MINUTE = 60
 HOUR = 3600
+DAY = 86400  # UTC days: the daily rollup is for long totals, which cut only at their ends
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,10 +137,14 @@ class WheelStore:
                 return False
             minutes, events, state = self._minutes, self._events, self.state
             self._minutes, self._events, self._dirty = defaultdict(lambda: [0, 0]), [], False
+            write = asyncio.ensure_future(self._write(minutes, events, state))
             try:
-                await self._write(minutes, events, state)
+                await run_to_completion(write)
             except BaseException:
-                self._restore(minutes, events)
+                # Cancelled after the commit (SIGTERM, a timed-out command): the buckets are on
+                # disk and must not be written again. Otherwise they go back into the buffer.
+                if write.cancelled() or write.exception() is not None:
+                    self._restore(minutes, events)
                 raise
             return True
 
@@ -155,10 +160,11 @@ class WheelStore:
         self, minutes: dict[int, list[int]], events: list[SensorEvent], state: CounterState
     ) -> None:
         hours: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+        days: dict[int, list[int]] = defaultdict(lambda: [0, 0])
         for minute, (revolutions, estimated) in minutes.items():
-            hour = hours[minute // HOUR * HOUR]
-            hour[0] += revolutions
-            hour[1] += estimated
+            for bucket in (hours[minute // HOUR * HOUR], days[minute // DAY * DAY]):
+                bucket[0] += revolutions
+                bucket[1] += estimated
         wheel = self.wheel_id
         async with self._db.transaction() as conn:
             await conn.executemany(
@@ -174,6 +180,13 @@ class WheelStore:
                 "revolutions = revolutions + excluded.revolutions, "
                 "estimated = estimated + excluded.estimated",
                 [(wheel, h, r, e) for h, (r, e) in hours.items()],
+            )
+            await conn.executemany(
+                "INSERT INTO wheel_days (wheel_id, day, revolutions, estimated) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (wheel_id, day) DO UPDATE SET "
+                "revolutions = revolutions + excluded.revolutions, "
+                "estimated = estimated + excluded.estimated",
+                [(wheel, d, r, e) for d, (r, e) in days.items()],
             )
             if events:  # most flushes have none, and each statement is a trip to the SQLite thread
                 await conn.executemany(

@@ -53,6 +53,7 @@ async def test_logrun_yesterday_is_placed_on_that_day(core: BotCore, db: Databas
         "/logrun",
         "/logrun banana",
         "/logrun 0 km",
+        "/logrun 0.0000001 km",
         "/logrun -5 km",
         "/logrun nan km",
         "/logrun inf",
@@ -81,6 +82,9 @@ async def test_bad_logrun_is_friendly_and_stores_nothing(
     assert "/logrun" in reply.text or "Try" in reply.text
     assert await count_runs(db) == 0
     assert await db.scalar("SELECT COUNT(*) FROM sqlite_master WHERE name = 'runs'") == 1
+    # Nothing at all is stored: not even the chat or the person.
+    assert await db.scalar("SELECT COUNT(*) FROM chats") == 0
+    assert await db.scalar("SELECT COUNT(*) FROM people") == 0
 
 
 async def test_runs_and_undo_own_run(core: BotCore, db: Database) -> None:
@@ -203,6 +207,10 @@ async def test_hamster_reports_tonight_last_night_and_all_time(core: BotCore, db
             "INSERT INTO wheel_hours (wheel_id, hour, revolutions, estimated) VALUES (?, ?, ?, 0)",
             [(wheel, last_night, 1000), (wheel, tonight, 500)],
         )
+        await conn.executemany(
+            "INSERT INTO wheel_days (wheel_id, day, revolutions, estimated) VALUES (?, ?, ?, 0)",
+            [(wheel, last_night // 86400 * 86400, 1000), (wheel, tonight // 86400 * 86400, 500)],
+        )
     reply = await say(core, "/hamster")
     circumference = core.hamsters[0].config.circumference_m
     assert f"Tonight so far: {500 * circumference:.0f} m" in reply.text
@@ -228,3 +236,33 @@ async def test_every_reply_fits_a_message(core: BotCore) -> None:
     reply = await say(core, "/race all")
     assert len(reply.text) <= MAX_REPLY
     assert "N" * 40 not in reply.text  # names are shortened
+
+
+@pytest.mark.parametrize("zone", ["Europe/London", "America/New_York", "Australia/Lord_Howe"])
+def test_nights_tile_across_dst(zone: str) -> None:
+    """Every instant belongs to exactly one night, whatever the clocks do (23, 23.5, 24.5, 25 h)."""
+    from datetime import date, time, timedelta
+    from zoneinfo import ZoneInfo
+
+    from bot.core.commands import last_night
+    from bot.core.summary import report_night
+
+    tz = ZoneInfo(zone)
+    lengths = set()
+    for summary_time in (time(8, 0), time(2, 30)):
+        previous = None
+        for offset in range(370):
+            day = date(2026, 1, 1) + timedelta(days=offset)
+            night = report_night(day, summary_time, tz)
+            if previous is not None:
+                assert night.start.timestamp() == previous.end.timestamp()
+            lengths.add(night.end.timestamp() - night.start.timestamp())
+            # /hamster's "last night" is the same night as that morning's report.
+            moment = night.end + timedelta(hours=3)
+            same = last_night(moment, summary_time)
+            assert (same.start.timestamp(), same.end.timestamp()) == (
+                night.start.timestamp(),
+                night.end.timestamp(),
+            )
+            previous = night
+    assert 86400 in lengths and len(lengths) >= 3  # the DST nights are shorter and longer
