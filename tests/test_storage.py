@@ -199,3 +199,44 @@ async def test_overlapping_flushes_keep_state_behind_unwritten_buckets(tmp_path:
         # The second flush wrote both credits together with the newest state.
         assert await db.scalar("SELECT SUM(revolutions) FROM wheel_minutes") == 8
         assert await db.scalar("SELECT high_water FROM wheel_state") == 8
+
+
+class _CancelOn:
+    """Wraps the connection: cancels ``victim`` the moment ``statement`` is sent to SQLite's thread,
+    as SIGTERM or a timed-out chat command would."""
+
+    def __init__(self, connection, statement: str) -> None:
+        self._connection, self.statement, self.victim = connection, statement, None
+
+    def __getattr__(self, name: str):
+        return getattr(self._connection, name)
+
+    def execute(self, sql: str, *args):
+        if sql == self.statement and self.victim is not None:
+            self.victim.cancel()
+            self.victim = None
+        return self._connection.execute(sql, *args)
+
+
+@pytest.mark.parametrize("statement", ["BEGIN IMMEDIATE", "COMMIT"])
+async def test_a_cancelled_flush_writes_each_revolution_exactly_once(
+    tmp_path: Path, statement: str
+) -> None:
+    async with await Database.open(tmp_path / "h.db") as db:
+        store = await WheelStore.open(db, "Ursula")
+        store.record(Credit(100, 1000.0, 1010.0, False), [], CounterState(100, 100, 1010.0))
+        real = db._connection
+        trap = _CancelOn(real, statement)
+        db._connection = trap
+        flush = asyncio.create_task(store.flush())
+        trap.victim = flush
+        with pytest.raises(asyncio.CancelledError):
+            await flush
+        db._connection = real
+        await store.flush()  # what Runtime.close does after cancelling the flusher
+        assert await db.scalar("SELECT SUM(revolutions) FROM wheel_minutes") == 100
+        assert await db.scalar("SELECT SUM(revolutions) FROM wheel_hours") == 100
+        # The connection is not left inside a transaction: other writes still work.
+        async with db.transaction() as conn:
+            await conn.execute("INSERT INTO wheels (name, created_at) VALUES ('Pip', 0)")
+        assert not real.in_transaction
