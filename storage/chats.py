@@ -118,6 +118,15 @@ async def ensure_person(
     return Person(*row)
 
 
+async def get_person(db: Database, platform: str, user_key: str) -> Person | None:
+    row = await db.fetchone(
+        "SELECT id, platform, user_key, display_name, units FROM people "
+        "WHERE platform = ? AND user_key = ?",
+        (platform, user_key),
+    )
+    return Person(*row) if row else None
+
+
 async def set_person_units(db: Database, person_id: int, units: str | None) -> None:
     async with db.transaction() as conn:
         await conn.execute("UPDATE people SET units = ? WHERE id = ?", (units, person_id))

@@ -216,6 +216,14 @@ class BotCore:
             else chat.summary_enabled,
         )
 
+    async def settings_and_units(self, ctx: CommandContext) -> tuple[ChatSettings, Units]:
+        """The chat's settings and the person's units, read without creating anything."""
+        chat = await chat_store.get_chat(self.db, ctx.platform, ctx.chat_id)
+        settings = self.settings_of(chat) if chat else self.settings_of(_NO_CHAT)
+        person = await chat_store.get_person(self.db, ctx.platform, ctx.user_id)
+        units = person.units if person and person.units else settings.units
+        return settings, units  # type: ignore[return-value]
+
     async def person(self, ctx: CommandContext) -> chat_store.Person:
         return await chat_store.ensure_person(
             self.db, ctx.platform, ctx.user_id, clean_name(ctx.display_name), ctx.now.timestamp()
@@ -256,6 +264,10 @@ class BotCore:
         """The hamster's 7-night average up to last night, for /hamster and "hamster nights"."""
         night = last_night(now.astimezone(settings.tz), settings.summary_time)
         return await self.night_average(hamster, settings, night.end.date())
+
+
+# A chat never seen before: every setting is the configured default.
+_NO_CHAT = chat_store.Chat(0, "", "", None, None, None, None, None)
 
 
 def last_night(now: datetime, summary_time: time) -> Period:
@@ -336,13 +348,14 @@ def _help_text(ctx: CommandContext) -> str:
 
 @command("logrun", "/logrun DISTANCE [TIME] [DATE]", "log a run, e.g. /logrun 5 km 25:30 yesterday")
 async def logrun(core: BotCore, ctx: CommandContext, args: str) -> Reply:
-    chat, settings = await core.chat_settings(ctx)
-    person = await core.person(ctx)
-    units: Units = person.units or settings.units  # type: ignore[assignment]
+    # Parse before writing anything: a rejected /logrun leaves no trace, not even a chat row.
+    settings, units = await core.settings_and_units(ctx)
     local_now = _local_today(ctx, settings)
     if not args:
         raise UserError(f"How far did you run? {parsing.LOGRUN_EXAMPLE}")
     entry = parsing.parse_logrun(args, default_units=units, today=local_now.date())
+    chat, settings = await core.chat_settings(ctx)
+    person = await core.person(ctx)
     ran_at = _ran_at(entry.day, local_now)
     run_id = await run_store.add_run(
         core.db,

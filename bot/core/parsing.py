@@ -28,6 +28,7 @@ METRES_PER_MILE = 1609.344
 MARATHON_M = 42195.0
 HALF_MARATHON_M = 21097.5
 MAX_DISTANCE_M = 1_000_000.0
+MIN_DISTANCE_M = 1.0  # below a metre it is a typo, not a run
 MAX_DURATION_S = 48 * 3600.0
 # Longer than any sensible command; refusing early keeps the regexes and error messages cheap.
 MAX_INPUT_CHARS = 200
@@ -115,6 +116,8 @@ def _unit_metres(units: Units) -> float:
 def _check_distance(metres: float, shown: str, example: str) -> float:
     if not math.isfinite(metres) or metres <= 0:
         raise UserError(f"The distance must be more than zero, not {_quote(shown)}. {example}")
+    if metres < MIN_DISTANCE_M:
+        raise UserError(f"{_quote(shown)} is shorter than a hamster's sprint. {example}")
     if metres > MAX_DISTANCE_M:
         raise UserError(f"{_quote(shown)} is more than 1000 km in one go. {example}")
     return metres
