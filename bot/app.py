@@ -260,23 +260,23 @@ async def run(
     ``sync_commands="global"`` also registers the Discord slash commands globally (rate-limited
     by Discord, so only on request).
     """
-    runtime = await open_runtime(config, record=record)
-    stop = stop or asyncio.Event()
-    unredact = _redact_tokens(config)
+    unredact = _redact_tokens(config)  # before anything can log
     try:
-        start_wheel_sources(runtime)
-        start_frontends(runtime, sync_global=sync_commands == "global")
-        runtime.senders.update(senders or {})
-        start_scheduler(runtime, runtime.senders)
-        names = ", ".join(f"{h.name} ({h.sensor or 'no sensor'})" for h in config.hamsters)
-        log.info("hamsterbot is running: %s; database %s", names, config.bot.database)
-        await wait_for_signal(stop)
-        log.info("Shutting down")
-    finally:
+        runtime = await open_runtime(config, record=record)
+        stop = stop or asyncio.Event()
         try:
-            await runtime.close()
+            start_wheel_sources(runtime)
+            start_frontends(runtime, sync_global=sync_commands == "global")
+            runtime.senders.update(senders or {})
+            start_scheduler(runtime, runtime.senders)
+            names = ", ".join(f"{h.name} ({h.sensor or 'no sensor'})" for h in config.hamsters)
+            log.info("hamsterbot is running: %s; database %s", names, config.bot.database)
+            await wait_for_signal(stop)
+            log.info("Shutting down")
         finally:
-            unredact()
+            await runtime.close()
+    finally:
+        unredact()
 
 
 def _redact_tokens(config: Config) -> Callable[[], None]:
@@ -284,6 +284,6 @@ def _redact_tokens(config: Config) -> Callable[[], None]:
     tokens = [t for t in (config.telegram.token, config.discord.token) if t]
     if not tokens:
         return lambda: None
-    from bot.frontends.telegram import install_redactor
+    from bot.frontends.redact import install_redactor
 
     return install_redactor(tokens)

@@ -47,6 +47,7 @@ from telegram.request import HTTPXRequest
 from bot.config import TelegramConfig
 from bot.core.commands import COMMANDS, BotCore, Command, CommandContext, Reply, split_text
 from bot.frontends import FrontendOff
+from bot.frontends.redact import TokenRedactor, install_redactor  # noqa: F401 (re-exported)
 from storage.chats import Chat
 
 log = logging.getLogger(__name__)
@@ -60,54 +61,6 @@ SORRY = "Sorry, something went wrong on my side. Please try again in a minute."
 ADMIN_STATUSES = frozenset({ChatMember.OWNER, ChatMember.ADMINISTRATOR})
 
 Clock = Callable[[], float]
-
-
-# --- keeping the token out of the logs ---------------------------------------------------------
-
-
-class TokenRedactor(logging.Filter):
-    """Replaces secrets in a record's message, arguments and traceback text with ``[token]``.
-
-    Attached to handlers (a filter on a logger would miss records from its children).
-    """
-
-    def __init__(self, secrets: Iterable[str]) -> None:
-        super().__init__()
-        self.secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
-
-    def redact(self, text: str) -> str:
-        for secret in self.secrets:
-            text = text.replace(secret, "[token]")
-        return text
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if not self.secrets:
-            return True
-        message = record.getMessage()
-        redacted = self.redact(message)
-        if redacted != message:
-            record.msg, record.args = redacted, ()
-        if record.exc_info and not record.exc_text:
-            record.exc_text = logging.Formatter().formatException(record.exc_info)
-        if record.exc_text:
-            record.exc_text = self.redact(record.exc_text)
-        if record.stack_info:
-            record.stack_info = self.redact(record.stack_info)
-        return True
-
-
-def install_redactor(secrets: Iterable[str]) -> Callable[[], None]:
-    """Attach a ``TokenRedactor`` to every root handler; returns a function that removes it."""
-    redactor = TokenRedactor(secrets)
-    handlers = list(logging.getLogger().handlers)
-    for handler in handlers:
-        handler.addFilter(redactor)
-
-    def uninstall() -> None:
-        for handler in handlers:
-            handler.removeFilter(redactor)
-
-    return uninstall
 
 
 # --- pure pieces ------------------------------------------------------------------------------

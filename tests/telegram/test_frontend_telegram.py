@@ -476,3 +476,9 @@ async def test_a_rejected_token_turns_telegram_off_instead_of_retrying(
         with pytest.raises(FrontendOff, match="rejected the bot token") as caught:
             await TelegramFrontend(core, wrong, poll_timeout=1).run()
         assert "not-the-token" not in str(caught.value)
+
+
+def test_the_redactor_never_raises_on_a_malformed_log_call() -> None:
+    redactor = TokenRedactor(["123:SECRET"])
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "%s %s", (1,), None)
+    assert redactor.filter(record) is True
