@@ -216,8 +216,10 @@ async def cmd_totals(args: argparse.Namespace) -> int:
     config = _config(args)
     _setup_logging(config.bot.log_level, quiet=True)
     tz = ZoneInfo(config.bot.timezone)
-    since = _parse_when(args.since, tz, "--since") or 0.0
-    until = _parse_when(args.until, tz, "--until") or time.time() + 86400 * 366 * 100
+    since = _parse_when(args.since, tz, "--since")
+    since = 0.0 if since is None else since
+    until = _parse_when(args.until, tz, "--until")
+    until = time.time() + 86400 * 366 * 100 if until is None else until
     if not config.bot.database.exists():
         raise UsageError(f"{config.bot.database}: no such database")
     db = await Database.open(config.bot.database)

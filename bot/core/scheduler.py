@@ -217,10 +217,11 @@ class SummaryScheduler:
     async def tick(self) -> list[asyncio.Task[bool]]:
         """Start a delivery for every chat whose report is due now and not yet sent; returns the new ones."""
         now = self.clock()
+        chats = await chat_store.list_chats(self.core.db)
         if self._first_tick is None:
-            self._first_tick = now
+            self._first_tick = now  # the first tick that saw the chats, not one that failed
         started = []
-        for chat in await chat_store.list_chats(self.core.db):
+        for chat in chats:
             if chat.platform not in self.senders:
                 continue  # e.g. the terminal chat: nobody to post to
             is_new = chat.id not in self._known_chats
