@@ -197,6 +197,8 @@ def main(argv: list[str] | None = None) -> int:
     # The pipeline logs sensor events, the fakes every request: progress lines only.
     for noisy in ("bot", "storage", "aiohttp.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # The fakes log an error when a stopping bot drops its long poll mid-request.
+    logging.getLogger("aiohttp.server").setLevel(logging.CRITICAL)
     sizes = QUICK if args.quick else FULL
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="hamsterbot-bench-") as scratch:
