@@ -113,7 +113,7 @@ def rollup(
     return list(zip(hours.tolist(), revs.tolist(), est.tolist(), strict=True))
 
 
-async def build(path: Path, *, years: int = YEARS, runs: int = RUNS) -> QueryDatabase:
+async def build(path: Path, *, years: float = YEARS, runs: int = RUNS) -> QueryDatabase:
     """Create the schema through the real Database, then fill it in bulk."""
     db = await Database.open(path)
     await db.close()
@@ -254,7 +254,7 @@ async def run(
     *,
     repetitions: int,
     naive_repetitions: int,
-    years: int = YEARS,
+    years: float = YEARS,
     runs: int = RUNS,
 ) -> QueryResult:
     started = time.perf_counter()

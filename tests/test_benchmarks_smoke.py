@@ -1,0 +1,89 @@
+"""The benchmarks at a trivial size: they run, count exactly and print the object of issue 7.
+
+No timings are asserted here; speed is what ``python -m benchmarks`` reports.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from benchmarks import ingest, writes
+from benchmarks.__main__ import FIGURES, Sizes, measure, table, to_json
+from storage import wheel
+
+TINY = Sizes(
+    nights=1,
+    naive_sample=20,
+    repetitions=2,
+    naive_repetitions=1,
+    startups=1,
+    days=1,
+    years=0.05,
+    runs=200,
+)
+
+
+async def test_every_figure_at_a_trivial_size(tmp_path: Path) -> None:
+    results = await measure(tmp_path, TINY, FIGURES)
+    out = json.loads(json.dumps(to_json(results)))
+    assert out == {
+        "ingest": {
+            "notifications": results.ingest.notifications,
+            "per_s": pytest.approx(results.ingest.per_s, abs=0.1),
+            "naive_per_s": pytest.approx(results.ingest.naive_per_s, abs=0.1),
+            "ratio": pytest.approx(results.ingest.ratio, abs=0.1),
+            "commits": results.ingest.commits,
+        },
+        "query": {
+            "minutes_rows": 18 * 480,
+            "race_p95_ms": pytest.approx(results.query.race_p95_ms, abs=0.001),
+            "summary_p95_ms": pytest.approx(results.query.summary_p95_ms, abs=0.001),
+            "naive_race_p95_ms": pytest.approx(results.query.naive_race_p95_ms, abs=0.001),
+        },
+        "startup": {
+            "ready_s": pytest.approx(results.startup.ready_s, abs=0.001),
+            "rss_mb": pytest.approx(results.startup.rss_mb, abs=0.1),
+        },
+        "writes": {
+            "commits_per_hour_running": pytest.approx(
+                results.writes.commits_per_hour_running, abs=0.01
+            ),
+            "commits_per_hour_idle": 0.0,
+        },
+    }
+    # Ten hours at 1 Hz, plus every 997th notification delivered twice.
+    assert results.ingest.notifications == 36_000 + 36_000 // 996
+    assert results.ingest.credited == results.ingest.truth > 0
+    assert results.ingest.naive_notifications == TINY.naive_sample
+    assert results.writes.credited == results.writes.truth > 0
+    assert results.writes.idle_hours > 0 and results.writes.running_hours > 0
+    assert len(results.query.race) == len(results.query.naive_race) == 11
+    assert all(len(t.samples) == TINY.repetitions for t in results.query.race)
+    assert not results.startup.matplotlib_loaded
+    assert "budget" in table(results, 1.0)
+
+
+async def test_ingest_refuses_a_pipeline_that_loses_a_revolution(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    exact = wheel.spread_credit
+
+    def lossy(credit: wheel.Credit) -> list[tuple[int, int]]:
+        buckets = exact(credit)
+        minute, revolutions = buckets[0]
+        return [(minute, revolutions - 1), *buckets[1:]] if revolutions > 1 else buckets
+
+    monkeypatch.setattr(wheel, "spread_credit", lossy)
+    with pytest.raises(AssertionError, match="counted wrong"):
+        await ingest.run(tmp_path, nights=1, naive_sample=2)
+
+
+def test_hours_are_idle_only_after_the_last_flush() -> None:
+    start = 10 * writes.HOUR
+    kinds = writes.classify_hours(
+        [start + 30, start + 2 * writes.HOUR + 3590], start, start + 5 * writes.HOUR, 60
+    )
+    assert list(kinds.values()) == ["startup", "idle", "running", "tail", "idle"]
