@@ -334,13 +334,17 @@ async def _hamster_night(
         hamster, settings, night.day - timedelta(days=1), AVERAGE_NIGHTS
     )
     previous = nightly[-1] if nightly and nightly[-1] > 0 else None
-    average = await core.night_average(
-        hamster, settings, night.day - timedelta(days=1), AVERAGE_NIGHTS
-    )
+    # As BotCore.night_average, from the nights already read: each query is a trip to the SQLite
+    # thread, and they were most of the report's time (benchmarks/query.py).
+    with_data = [metres for metres in nightly if metres > 0]
+    average = sum(with_data) / len(with_data) if with_data else None
     lookback = start - LOOKBACK.total_seconds()
-    earlier = await queries.events_between(db, hamster.wheel_id, lookback, start, LINK_KINDS)
-    events = await queries.events_between(db, hamster.wheel_id, start, end, LINK_KINDS)
-    batteries = await queries.events_between(db, hamster.wheel_id, lookback, end + 1, ("battery",))
+    recent = await queries.events_between(
+        db, hamster.wheel_id, lookback, end + 1, (*LINK_KINDS, "battery")
+    )
+    earlier = [e for e in recent if e.at < start and e.kind in LINK_KINDS]
+    events = [e for e in recent if start <= e.at < end and e.kind in LINK_KINDS]
+    batteries = [e for e in recent if e.kind == "battery"]
     battery = next((e.value for e in reversed(batteries) if e.value is not None), None)
     health = sensor_health(earlier[-1].kind if earlier else None, events, battery, start, end)
     return HamsterNight(hamster.name, stats, previous, average, health)
