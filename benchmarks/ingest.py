@@ -11,11 +11,13 @@ import logging
 import math
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
+
+import aiosqlite
 
 from bot.config import HamsterConfig
 from bot.wheels import WheelPipeline, counter_settings
@@ -53,6 +55,8 @@ class IngestResult:
     truth: int
     naive_notifications: int
     naive_seconds: float
+    bare_notifications: int = 0
+    bare_seconds: float = 0.0
 
     @property
     def per_s(self) -> float:
@@ -69,6 +73,10 @@ class IngestResult:
     @property
     def ratio(self) -> float:
         return self.per_s / self.naive_per_s
+
+    @property
+    def bare_per_s(self) -> float:
+        return self.bare_notifications / self.bare_seconds if self.bare_seconds else 0.0
 
 
 def night_readings(
@@ -151,30 +159,53 @@ async def replay(
     return pipeline
 
 
-async def naive_ingest(db: Database, capture: Capture, sample: int) -> int:
-    """The naive design: decode and count each notification, then one INSERT and one COMMIT for it."""
-    async with db.transaction() as conn:
-        await conn.execute(
-            "CREATE TABLE IF NOT EXISTS naive_readings (at REAL NOT NULL, raw INTEGER NOT NULL, "
-            "revolutions INTEGER NOT NULL)"
-        )
+NAIVE_TABLE = (
+    "CREATE TABLE IF NOT EXISTS naive_readings (at REAL NOT NULL, raw INTEGER NOT NULL, "
+    "revolutions INTEGER NOT NULL)"
+)
+NAIVE_INSERT = "INSERT INTO naive_readings (at, raw, revolutions) VALUES (?, ?, ?)"
+
+
+def _counted(capture: Capture, sample: int) -> Iterator[tuple[float, int, int]]:
+    """``(at, raw, revolutions credited)`` for the first ``sample`` notifications, decoded and counted."""
     counter = RevolutionCounter(counter_settings(BENCH_HAMSTER), CounterState(None, None, None))
     done = 0
     with capture.path.open(encoding="utf-8", newline="") as handle:
         for item in read_capture(handle):
-            if isinstance(item, CaptureProblem):
-                continue
+            if isinstance(item, CaptureProblem) or done >= sample:
+                return
             raw = parse_counter(item.payload, "csc")
             update = counter.update(raw, item.received_at)
-            revolutions = update.credit.revolutions if update.credit else 0
-            async with db.transaction() as conn:
-                await conn.execute(
-                    "INSERT INTO naive_readings (at, raw, revolutions) VALUES (?, ?, ?)",
-                    (item.received_at, raw, revolutions),
-                )
+            yield item.received_at, raw, update.credit.revolutions if update.credit else 0
             done += 1
-            if done >= sample:
-                break
+
+
+async def naive_ingest(db: Database, capture: Capture, sample: int) -> int:
+    """The naive design as this program would write it: decode and count each notification, then
+    one transaction for it through ``Database.transaction`` (BEGIN IMMEDIATE, INSERT, COMMIT)."""
+    async with db.transaction() as conn:
+        await conn.execute(NAIVE_TABLE)
+    done = 0
+    for row in _counted(capture, sample):
+        async with db.transaction() as conn:
+            await conn.execute(NAIVE_INSERT, row)
+        done += 1
+    return done
+
+
+async def naive_bare_ingest(path: Path, capture: Capture, sample: int) -> int:
+    """The same with bare aiosqlite (``execute`` then ``commit``, an implicit transaction): one
+    hand-off to the SQLite thread fewer per notification, and no write lock."""
+    async with aiosqlite.connect(path) as conn:
+        await conn.execute("PRAGMA journal_mode = WAL")
+        await conn.execute("PRAGMA synchronous = NORMAL")
+        await conn.execute(NAIVE_TABLE)
+        await conn.commit()
+        done = 0
+        for row in _counted(capture, sample):
+            await conn.execute(NAIVE_INSERT, row)
+            await conn.commit()
+            done += 1
     return done
 
 
@@ -187,6 +218,9 @@ async def run(workdir: Path, *, nights: int, naive_sample: int) -> IngestResult:
         # Half the baseline before and half after, so a neighbour's load drifting during the run
         # weighs on both sides alike.
         naive_seconds, naive = await _timed_naive(naive_db, capture, naive_sample // 2)
+        bare_seconds, bare = await _timed(
+            naive_bare_ingest(workdir / "bare.db", capture, naive_sample // 2)
+        )
         commits_before = db.commits
         started, cpu_started = time.perf_counter(), time.process_time()
         pipeline = await replay(db, capture)
@@ -194,6 +228,9 @@ async def run(workdir: Path, *, nights: int, naive_sample: int) -> IngestResult:
         cpu_seconds = time.process_time() - cpu_started
         commits = db.commits - commits_before
         more_seconds, more = await _timed_naive(naive_db, capture, naive_sample - naive_sample // 2)
+        bare_more_seconds, bare_more = await _timed(
+            naive_bare_ingest(workdir / "bare.db", capture, naive_sample - naive_sample // 2)
+        )
         stored = await db.scalar("SELECT COALESCE(SUM(revolutions), 0) FROM wheel_minutes")
         hours = await db.scalar("SELECT COALESCE(SUM(revolutions), 0) FROM wheel_hours")
     finally:
@@ -213,10 +250,16 @@ async def run(workdir: Path, *, nights: int, naive_sample: int) -> IngestResult:
         truth=capture.revolutions,
         naive_notifications=naive + more,
         naive_seconds=naive_seconds + more_seconds,
+        bare_notifications=bare + bare_more,
+        bare_seconds=bare_seconds + bare_more_seconds,
     )
 
 
 async def _timed_naive(db: Database, capture: Capture, sample: int) -> tuple[float, int]:
+    return await _timed(naive_ingest(db, capture, sample))
+
+
+async def _timed(job: Awaitable[int]) -> tuple[float, int]:
     started = time.perf_counter()
-    done = await naive_ingest(db, capture, sample)
+    done = await job
     return time.perf_counter() - started, done

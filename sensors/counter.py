@@ -200,7 +200,6 @@ class RevolutionCounter:
         self._clock_behind = False
         high_water = self._high_water
         elapsed = at - self._last_at
-        allowed = settings.allowed(elapsed)
         forward = (raw - high_water) % self._modulus
         back = (high_water - raw) % self._modulus
 
@@ -212,6 +211,8 @@ class RevolutionCounter:
             self._candidate = None
             self._accept(raw, at, new_high_water=False)
             return _NOTHING
+        # Only now: most readings are repeats, and they need no speed limit.
+        allowed = settings.allowed(elapsed)
         if forward <= allowed:
             credit = self._credit(forward, self._last_at, at)
             self._candidate = None
