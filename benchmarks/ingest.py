@@ -11,7 +11,7 @@ import logging
 import math
 import random
 import time
-from collections.abc import Awaitable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -142,11 +142,21 @@ def write_capture(path: Path, nights: int) -> Capture:
 
 
 async def replay(
-    db: Database, capture: Capture, flush_seconds: float = FLUSH_SECONDS
+    db: Database,
+    capture: Capture,
+    flush_seconds: float = FLUSH_SECONDS,
+    *,
+    pause: Callable[[], Awaitable[None]] | None = None,
+    pause_every: int = 0,
 ) -> WheelPipeline:
-    """Feed the capture through the live pipeline, flushing on the capture's clock (as ``replay`` does)."""
+    """Feed the capture through the live pipeline, flushing on the capture's clock (as ``replay`` does).
+
+    ``pause`` is awaited after every ``pause_every`` notifications: the baselines run there, so that both
+    sides of a ratio meet the same neighbours on a shared machine.
+    """
     pipeline = await WheelPipeline.open(db, BENCH_HAMSTER)
     next_flush = -math.inf
+    next_pause = pause_every if pause is not None and pause_every > 0 else -1
     with capture.path.open(encoding="utf-8", newline="") as handle:
         for item in read_capture(handle):
             if isinstance(item, CaptureProblem):
@@ -155,6 +165,9 @@ async def replay(
             if item.received_at >= next_flush:
                 await pipeline.flush()
                 next_flush = item.received_at + flush_seconds
+            if pipeline.notifications == next_pause:
+                await pause()  # type: ignore[misc]
+                next_pause += pause_every
     await pipeline.flush()
     return pipeline
 
@@ -180,20 +193,24 @@ def _counted(capture: Capture, sample: int) -> Iterator[tuple[float, int, int]]:
             done += 1
 
 
-async def naive_ingest(db: Database, capture: Capture, sample: int) -> int:
+async def naive_ingest(db: Database, capture: Capture, sample: int) -> tuple[float, int]:
     """The naive design as this program would write it: decode and count each notification, then
-    one transaction for it through ``Database.transaction`` (BEGIN IMMEDIATE, INSERT, COMMIT)."""
+    one transaction for it through ``Database.transaction`` (BEGIN IMMEDIATE, INSERT, COMMIT).
+
+    Returns the seconds the notifications took (not the set-up) and how many there were.
+    """
     async with db.transaction() as conn:
         await conn.execute(NAIVE_TABLE)
     done = 0
+    started = time.perf_counter()
     for row in _counted(capture, sample):
         async with db.transaction() as conn:
             await conn.execute(NAIVE_INSERT, row)
         done += 1
-    return done
+    return time.perf_counter() - started, done
 
 
-async def naive_bare_ingest(path: Path, capture: Capture, sample: int) -> int:
+async def naive_bare_ingest(path: Path, capture: Capture, sample: int) -> tuple[float, int]:
     """The same with bare aiosqlite (``execute`` then ``commit``, an implicit transaction): one
     hand-off to the SQLite thread fewer per notification, and no write lock."""
     async with aiosqlite.connect(path) as conn:
@@ -202,11 +219,27 @@ async def naive_bare_ingest(path: Path, capture: Capture, sample: int) -> int:
         await conn.execute(NAIVE_TABLE)
         await conn.commit()
         done = 0
+        started = time.perf_counter()
         for row in _counted(capture, sample):
             await conn.execute(NAIVE_INSERT, row)
             await conn.commit()
             done += 1
-    return done
+        return time.perf_counter() - started, done
+
+
+SLICES = 8  # the baselines run in this many slices spread through the replay
+
+
+@dataclass
+class _Baselines:
+    """Time and notifications of the baselines so far, and the time they took out of the replay."""
+
+    naive_seconds: float = 0.0
+    naive: int = 0
+    bare_seconds: float = 0.0
+    bare: int = 0
+    wall: float = 0.0
+    cpu: float = 0.0
 
 
 async def run(workdir: Path, *, nights: int, naive_sample: int) -> IngestResult:
@@ -214,32 +247,45 @@ async def run(workdir: Path, *, nights: int, naive_sample: int) -> IngestResult:
     log.info("ingest: %d notifications in %s", capture.notifications, capture.path)
     naive_db = await Database.open(workdir / "naive.db")
     db = await Database.open(workdir / "ingest.db")
+    baselines = _Baselines()
+    per_slice = -(-naive_sample // SLICES)
+
+    async def measure_baselines() -> None:
+        if baselines.naive >= naive_sample:
+            return
+        wall, cpu = time.perf_counter(), time.process_time()
+        sample = min(per_slice, naive_sample - baselines.naive)
+        seconds, done = await naive_ingest(naive_db, capture, sample)
+        baselines.naive_seconds += seconds
+        baselines.naive += done
+        seconds, done = await naive_bare_ingest(workdir / "bare.db", capture, sample)
+        baselines.bare_seconds += seconds
+        baselines.bare += done
+        baselines.wall += time.perf_counter() - wall
+        baselines.cpu += time.process_time() - cpu
+
     try:
-        # Half the baseline before and half after, so a neighbour's load drifting during the run
-        # weighs on both sides alike.
-        naive_seconds, naive = await _timed_naive(naive_db, capture, naive_sample // 2)
-        bare_seconds, bare = await _timed(
-            naive_bare_ingest(workdir / "bare.db", capture, naive_sample // 2)
-        )
         commits_before = db.commits
         started, cpu_started = time.perf_counter(), time.process_time()
-        pipeline = await replay(db, capture)
-        seconds = time.perf_counter() - started
-        cpu_seconds = time.process_time() - cpu_started
-        commits = db.commits - commits_before
-        more_seconds, more = await _timed_naive(naive_db, capture, naive_sample - naive_sample // 2)
-        bare_more_seconds, bare_more = await _timed(
-            naive_bare_ingest(workdir / "bare.db", capture, naive_sample - naive_sample // 2)
+        pipeline = await replay(
+            db,
+            capture,
+            pause=measure_baselines,
+            pause_every=max(1, capture.notifications // (SLICES + 1)),
         )
+        seconds = time.perf_counter() - started - baselines.wall
+        cpu_seconds = time.process_time() - cpu_started - baselines.cpu
+        commits = db.commits - commits_before
         stored = await db.scalar("SELECT COALESCE(SUM(revolutions), 0) FROM wheel_minutes")
         hours = await db.scalar("SELECT COALESCE(SUM(revolutions), 0) FROM wheel_hours")
+        days = await db.scalar("SELECT COALESCE(SUM(revolutions), 0) FROM wheel_days")
     finally:
         await db.close()
         await naive_db.close()
-    if not (pipeline.credited == stored == hours == capture.revolutions):
+    if not (pipeline.credited == stored == hours == days == capture.revolutions):
         raise AssertionError(
             f"ingest counted wrong: credited {pipeline.credited}, minutes {stored}, hours {hours}, "
-            f"truth {capture.revolutions}"
+            f"days {days}, truth {capture.revolutions}"
         )
     return IngestResult(
         notifications=pipeline.notifications,
@@ -248,18 +294,8 @@ async def run(workdir: Path, *, nights: int, naive_sample: int) -> IngestResult:
         commits=commits,
         credited=pipeline.credited,
         truth=capture.revolutions,
-        naive_notifications=naive + more,
-        naive_seconds=naive_seconds + more_seconds,
-        bare_notifications=bare + bare_more,
-        bare_seconds=bare_seconds + bare_more_seconds,
+        naive_notifications=baselines.naive,
+        naive_seconds=baselines.naive_seconds,
+        bare_notifications=baselines.bare,
+        bare_seconds=baselines.bare_seconds,
     )
-
-
-async def _timed_naive(db: Database, capture: Capture, sample: int) -> tuple[float, int]:
-    return await _timed(naive_ingest(db, capture, sample))
-
-
-async def _timed(job: Awaitable[int]) -> tuple[float, int]:
-    started = time.perf_counter()
-    done = await job
-    return time.perf_counter() - started, done
