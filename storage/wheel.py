@@ -23,6 +23,23 @@ HOUR = 3600
 DAY = 86400  # UTC days: the daily rollup is for long totals, which cut only at their ends
 
 
+def _upsert(table: str, key: str) -> str:
+    return (
+        f"INSERT INTO {table} (wheel_id, {key}, revolutions, estimated) VALUES (?, ?, ?, ?) "
+        f"ON CONFLICT (wheel_id, {key}) DO UPDATE SET "
+        "revolutions = revolutions + excluded.revolutions, "
+        "estimated = estimated + excluded.estimated"
+    )
+
+
+# Minute buckets and their hourly and daily rollups: the same upsert, our own table names.
+_UPSERTS = (
+    _upsert("wheel_minutes", "minute"),
+    _upsert("wheel_hours", "hour"),
+    _upsert("wheel_days", "day"),
+)
+
+
 @dataclass(frozen=True, slots=True)
 class SensorEvent:
     at: float
@@ -167,27 +184,8 @@ class WheelStore:
                 bucket[1] += estimated
         wheel = self.wheel_id
         async with self._db.transaction() as conn:
-            await conn.executemany(
-                "INSERT INTO wheel_minutes (wheel_id, minute, revolutions, estimated) "
-                "VALUES (?, ?, ?, ?) ON CONFLICT (wheel_id, minute) DO UPDATE SET "
-                "revolutions = revolutions + excluded.revolutions, "
-                "estimated = estimated + excluded.estimated",
-                [(wheel, m, r, e) for m, (r, e) in minutes.items()],
-            )
-            await conn.executemany(
-                "INSERT INTO wheel_hours (wheel_id, hour, revolutions, estimated) "
-                "VALUES (?, ?, ?, ?) ON CONFLICT (wheel_id, hour) DO UPDATE SET "
-                "revolutions = revolutions + excluded.revolutions, "
-                "estimated = estimated + excluded.estimated",
-                [(wheel, h, r, e) for h, (r, e) in hours.items()],
-            )
-            await conn.executemany(
-                "INSERT INTO wheel_days (wheel_id, day, revolutions, estimated) "
-                "VALUES (?, ?, ?, ?) ON CONFLICT (wheel_id, day) DO UPDATE SET "
-                "revolutions = revolutions + excluded.revolutions, "
-                "estimated = estimated + excluded.estimated",
-                [(wheel, d, r, e) for d, (r, e) in days.items()],
-            )
+            for sql, buckets in zip(_UPSERTS, (minutes, hours, days), strict=True):
+                await conn.executemany(sql, [(wheel, t, r, e) for t, (r, e) in buckets.items()])
             if events:  # most flushes have none, and each statement is a trip to the SQLite thread
                 await conn.executemany(
                     "INSERT INTO sensor_events (wheel_id, at, kind, value, detail) "
