@@ -11,6 +11,7 @@ distance credited across a gap in readings is estimated; a sensor battery under 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 from collections.abc import Sequence
@@ -327,21 +328,20 @@ async def _hamster_night(
     tz = settings.tz
     db = core.db
     start, end = night.start.timestamp(), night.end.timestamp()
-    series = await queries.minute_series(db, hamster.wheel_id, start, end)
-    stats = night_stats(series, hamster.config.circumference_m, tz)
-    # The nights before this one, on the same summary-time boundaries (23 or 25 h across DST).
-    nightly = await core.nightly_metres(
-        hamster, settings, night.day - timedelta(days=1), AVERAGE_NIGHTS
+    lookback = start - LOOKBACK.total_seconds()
+    # Asked together: aiosqlite's thread runs them back to back instead of waiting for this loop
+    # between them, which was most of the report's time on a busy machine (benchmarks/query.py).
+    series, nightly, recent = await asyncio.gather(
+        queries.minute_series(db, hamster.wheel_id, start, end),
+        # The nights before this one, on the same summary-time boundaries (23 or 25 h across DST).
+        core.nightly_metres(hamster, settings, night.day - timedelta(days=1), AVERAGE_NIGHTS),
+        queries.events_between(db, hamster.wheel_id, lookback, end + 1, (*LINK_KINDS, "battery")),
     )
+    stats = night_stats(series, hamster.config.circumference_m, tz)
     previous = nightly[-1] if nightly and nightly[-1] > 0 else None
-    # As BotCore.night_average, from the nights already read: each query is a trip to the SQLite
-    # thread, and they were most of the report's time (benchmarks/query.py).
+    # As BotCore.night_average, from the nights already read rather than reading them again.
     with_data = [metres for metres in nightly if metres > 0]
     average = sum(with_data) / len(with_data) if with_data else None
-    lookback = start - LOOKBACK.total_seconds()
-    recent = await queries.events_between(
-        db, hamster.wheel_id, lookback, end + 1, (*LINK_KINDS, "battery")
-    )
     earlier = [e for e in recent if e.at < start and e.kind in LINK_KINDS]
     events = [e for e in recent if start <= e.at < end and e.kind in LINK_KINDS]
     batteries = [e for e in recent if e.kind == "battery"]
@@ -363,19 +363,28 @@ async def gather_report(
     settings = chat_settings(core, chat)
     tz = settings.tz
     night = report_night(day, settings.summary_time, tz)
-    hamsters = tuple([await _hamster_night(core, h, night, settings) for h in core.hamsters])
+    nights = asyncio.gather(*(_hamster_night(core, h, night, settings) for h in core.hamsters))
     runners = race = None
     label = ""
-    if chat is not None:
+    if chat is None:
+        hamsters = tuple(await nights)
+    else:
         start, end = night.start.timestamp(), night.end.timestamp()
-        runners = tuple(await queries.person_totals(core.db, chat.id, start, end))
         period = _race_period(night)
         race_start, race_end = period.start.timestamp(), min(period.end.timestamp(), end)
+        # All at once, as in _hamster_night: one wait for the database instead of one per query.
+        hamster_nights, night_runners, hamster_metres, people = await asyncio.gather(
+            nights,
+            queries.person_totals(core.db, chat.id, start, end),
+            asyncio.gather(*(core.hamster_metres(h, race_start, race_end) for h in core.hamsters)),
+            queries.person_totals(core.db, chat.id, race_start, race_end),
+        )
+        hamsters = tuple(hamster_nights)
+        runners = tuple(night_runners)
         entrants = [
-            Runner(h.name, await core.hamster_metres(h, race_start, race_end), True, key=h.wheel_id)
-            for h in core.hamsters
+            Runner(h.name, metres, True, key=h.wheel_id)
+            for h, metres in zip(core.hamsters, hamster_metres, strict=True)
         ]
-        people = await queries.person_totals(core.db, chat.id, race_start, race_end)
         entrants += [
             Runner(p.display_name, p.distance_m, units=p.units, key=p.person_id)  # type: ignore[arg-type]
             for p in people
