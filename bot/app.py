@@ -18,7 +18,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from bot.config import DISCORD_TOKEN_ENV, TELEGRAM_TOKEN_ENV, Config
-from bot.core.commands import BotCore, LiveStatus
+from bot.core.commands import BotCore, Hamster, LiveStatus
 from bot.core.scheduler import Sender, SummaryScheduler
 from bot.frontends import FrontendOff
 from bot.wheels import WheelPipeline, flush_all, flush_forever
@@ -87,16 +87,20 @@ class Runtime:
 
 async def open_runtime(config: Config, *, record: Path | None = None) -> Runtime:
     db = await Database.open(config.bot.database)
+    recorder = None
     try:
         recorder = CaptureWriter(record) if record else None
         pipelines = {}
         for hamster in config.hamsters:
             pipelines[hamster.name] = await WheelPipeline.open(db, hamster, recorder)
+        hamsters = [Hamster(h, pipelines[h.name].store.wheel_id) for h in config.hamsters]
         runtime = Runtime(config, db, None, pipelines, recorder)  # type: ignore[arg-type]
-        runtime.core = await BotCore.create(db, config, live=runtime.live_status)
+        runtime.core = BotCore(db, config, hamsters, live=runtime.live_status)
         runtime.core.before_command = lambda: flush_all(pipelines.values())
         return runtime
     except BaseException:
+        if recorder is not None:
+            recorder.close()
         await db.close()
         raise
 
