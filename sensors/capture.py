@@ -55,6 +55,24 @@ class CaptureLine:
     payload: bytes
 
 
+# A frozen dataclass sets each field through object.__setattr__, which made building a CaptureLine a
+# third of reading a plain line (benchmarks/ingest.py). The reader builds them through the slots'
+# own descriptors instead: the same object, made without the frozen check that only guards later
+# assignments.
+_new_object = object.__new__
+_set_line_no = CaptureLine.line_no.__set__  # type: ignore[attr-defined]
+_set_received_at = CaptureLine.received_at.__set__  # type: ignore[attr-defined]
+_set_payload = CaptureLine.payload.__set__  # type: ignore[attr-defined]
+
+
+def _capture_line(line_no: int, received_at: float, payload: bytes) -> CaptureLine:
+    line = _new_object(CaptureLine)
+    _set_line_no(line, line_no)
+    _set_received_at(line, received_at)
+    _set_payload(line, payload)
+    return line
+
+
 @dataclass(frozen=True, slots=True)
 class CaptureProblem:
     """A line that could not be read; ``text`` is the line as found, without its line ending."""
@@ -122,25 +140,12 @@ def parse_payload_hex(field: str) -> bytes:
 
 
 def _parse_data(line_no: int, text: str) -> CaptureLine:
-    # Lines as CaptureWriter writes them, read directly: a replay reads millions (benchmarks/ingest.py).
-    # Whatever this cannot read exactly (ISO times, separators, quotes, junk) takes the long way below,
-    # which gives the same value or the problem's message. fromhex() would skip whitespace inside the
-    # hex, hence isalnum(); float() skips the same whitespace as strip(), except line breaks, which csv
-    # refuses; quotes and NUL never survive float().
-    at_text, comma, hex_text = text.partition(",")
-    if comma and hex_text.isalnum() and "\r" not in at_text and "\n" not in at_text:
-        try:
-            at = float(at_text)
-            payload = bytes.fromhex(hex_text)
-        except ValueError:
-            pass
-        else:
-            if math.isfinite(at):
-                return CaptureLine(line_no, at, payload)
+    # The general reader: quotes, separators in the hex, ISO times, and every problem message.
+    # read_capture() reads plain lines (as CaptureWriter writes them) before coming here.
     fields = _split(text)
     if len(fields) != 2:
         raise _BadLine(f"expected 2 columns (received_at,payload_hex), found {len(fields)}")
-    return CaptureLine(line_no, parse_received_at(fields[0]), parse_payload_hex(fields[1]))
+    return _capture_line(line_no, parse_received_at(fields[0]), parse_payload_hex(fields[1]))
 
 
 def _is_header(text: str) -> bool:
@@ -151,32 +156,53 @@ def _is_header(text: str) -> bool:
     return tuple(f.strip().lower() for f in fields) == _HEADER_FIELDS
 
 
+def _read_first_line(line_no: int, raw: str) -> Iterator[CaptureLine | CaptureProblem]:
+    """Line 1: the header, or a problem (and the line as data, when it is a valid data line)."""
+    # A UTF-8 BOM from a spreadsheet export must not spoil the header.
+    text = raw.rstrip("\r\n").removeprefix("\ufeff")
+    if _is_header(text):
+        return
+    if not text.strip():
+        yield CaptureProblem(line_no, text, f"missing header {HEADER!r}: line 1 is blank")
+        return
+    try:
+        first = _parse_data(line_no, text)
+    except _BadLine:
+        yield CaptureProblem(line_no, text, f"expected header {HEADER!r}")
+    else:
+        yield CaptureProblem(line_no, text, f"missing header {HEADER!r}; line 1 read as data")
+        yield first
+
+
 def read_capture(lines: Iterable[str]) -> Iterator[CaptureLine | CaptureProblem]:
     """Read a capture line by line; yields notifications and problems in file order.
 
     Pure and streaming: ``lines`` may be an open text file of any size (one line is held at a
     time). See the module docstring for what counts as a problem.
     """
-    for line_no, raw in enumerate(lines, start=1):
+    numbered = enumerate(lines, start=1)
+    first = next(numbered, None)
+    if first is not None:
+        yield from _read_first_line(*first)
+    for line_no, raw in numbered:
         text = raw.rstrip("\r\n")
-        if line_no == 1:
-            # A UTF-8 BOM from a spreadsheet export must not spoil the header.
-            text = text.removeprefix("\ufeff")
-            if _is_header(text):
-                continue
-            if not text.strip():
-                yield CaptureProblem(line_no, text, f"missing header {HEADER!r}: line 1 is blank")
-                continue
+        # Lines as CaptureWriter writes them (epoch seconds, plain hex) are read right here: a
+        # replay reads millions (benchmarks/ingest.py). Whatever this cannot read exactly (ISO
+        # times, separators, quotes, blank lines, junk) takes the long way, _parse_data(), which
+        # gives the same value or the problem's message. fromhex() would skip whitespace inside
+        # the hex, hence isalnum(); float() skips the same whitespace as strip(), except line
+        # breaks, which csv refuses; quotes and NUL never survive float().
+        at_text, comma, hex_text = text.partition(",")
+        if comma and hex_text.isalnum() and "\r" not in at_text and "\n" not in at_text:
             try:
-                first = _parse_data(line_no, text)
-            except _BadLine:
-                yield CaptureProblem(line_no, text, f"expected header {HEADER!r}")
+                at = float(at_text)
+                payload = bytes.fromhex(hex_text)
+            except ValueError:
+                pass
             else:
-                yield CaptureProblem(
-                    line_no, text, f"missing header {HEADER!r}; line 1 read as data"
-                )
-                yield first
-            continue
+                if math.isfinite(at):
+                    yield _capture_line(line_no, at, payload)
+                    continue
         if not text.strip():
             continue
         try:

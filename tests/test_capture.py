@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import random
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -201,3 +202,59 @@ def test_reading_streams_instead_of_loading_everything() -> None:
     first = next(reader)
     assert first == CaptureLine(2, 1.0, CSC_A)
     assert pulled == 1
+
+
+def _read_the_long_way(line: str) -> list[CaptureLine | CaptureProblem]:
+    """What the general reader makes of ``line`` as line 2 of a capture."""
+    from sensors.capture import _BadLine, _parse_data
+
+    text = line.rstrip("\r\n")
+    if not text.strip():
+        return []
+    try:
+        return [_parse_data(2, text)]
+    except _BadLine as exc:
+        return [CaptureProblem(2, text, str(exc))]
+
+
+_TRICKY_LINES = [
+    "1.5,01e803000000a0",
+    "1.5,01E803000000A0",
+    "1.5,",
+    " 1.5 ,01e8",
+    "\t1.5,01e8",
+    "1.5\r,01e8",
+    "1.5\n,01e8",
+    "1_5.25,01e8",
+    "1e9,01e8",
+    "-0,01e8",
+    "inf,01e8",
+    "nan,01e8",
+    "1.5,01 e8",
+    "1.5,01e8 ",
+    "1.5,0x01",
+    "1.5,01e",
+    "1.5,01e8,02",
+    '"1.5",01e8',
+    '1.5,"01e8"',
+    "1.5\0,01e8",
+    "1.5,\u0663\u0663",
+    "2025-11-29T23:00:01Z,01e8",
+    ",01e8",
+    ",",
+]
+
+
+@pytest.mark.parametrize("line", _TRICKY_LINES)
+def test_plain_lines_read_directly_match_the_long_way(line: str) -> None:
+    # read_capture reads lines as CaptureWriter writes them without the csv/strip machinery; it
+    # must give exactly what the general reader gives, values and problem messages alike.
+    assert list(read_capture([HEADER, line])) == _read_the_long_way(line)
+
+
+def test_random_lines_read_directly_match_the_long_way() -> None:
+    rng = random.Random(7)
+    alphabet = [*'0123456789abcdefABCDEF.,-+eE _\t\r"\0', "inf", "nan", "1764453600.125"]
+    for _ in range(5000):
+        line = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 12)))
+        assert list(read_capture([HEADER, line])) == _read_the_long_way(line), repr(line)
