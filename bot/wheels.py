@@ -83,27 +83,25 @@ class WheelPipeline:
             log.log(level, "%s: ignoring a malformed notification: %s", self.hamster.name, err)
             return
         update = self.counter.update(raw, received_at)
+        self._last_reading_at = received_at
         credit = update.credit
-        events: list[SensorEvent] = []
-        if update.events:
-            events = [SensorEvent(e.at, e.kind, None, e.detail) for e in update.events]
-            for event in update.events:
-                log.info("%s: %s (%s)", self.hamster.name, event.kind, event.detail)
-                if event.kind in URGENT_EVENTS:
-                    self.flush_requested.set()
-        if credit is not None or events:
-            self.store.record(credit, events, self.counter.state)
-        # A repeat changes only the counter's own state; ``flush`` hands it to the store, so most
-        # notifications (the wheel standing still) build no CounterState at all.
+        if credit is None and not update.events:
+            # A repeat or the wheel rocking, most notifications: only the counter's own state
+            # changed, and ``flush`` hands that to the store, so nothing is built or recorded.
+            self._speed_mps = 0.0
+            return
+        events = [SensorEvent(e.at, e.kind, None, e.detail) for e in update.events]
+        for event in update.events:
+            log.info("%s: %s (%s)", self.hamster.name, event.kind, event.detail)
+            if event.kind in URGENT_EVENTS:
+                self.flush_requested.set()
+        self.store.record(credit, events, self.counter.state)
         if credit is not None:
             self.credited += credit.revolutions
             if not credit.estimated and credit.end > credit.start:
                 self._speed_mps = (
                     credit.revolutions * self.hamster.circumference_m / (credit.end - credit.start)
                 )
-        elif not update.events:
-            self._speed_mps = 0.0
-        self._last_reading_at = received_at
 
     def link_event(
         self, kind: str, at: float, value: float | None = None, detail: str = ""

@@ -190,7 +190,8 @@ class RevolutionCounter:
             return self._event("baseline", at, f"first reading {raw}, baseline set")
 
         settings = self._settings
-        behind = self._last_at - at
+        last_at = self._last_at
+        behind = last_at - at
         if settings.clock_slack_s < behind <= settings.clock_wait_s:
             if self._clock_behind:
                 return _NOTHING
@@ -199,18 +200,18 @@ class RevolutionCounter:
             return self._event("clock_behind", at, detail)
         self._clock_behind = False
         high_water = self._high_water
-        elapsed = at - self._last_at
-        forward = (raw - high_water) % self._modulus
         back = (high_water - raw) % self._modulus
 
-        if forward == 0:
-            self._candidate = None
-            self._accept(raw, at, new_high_water=False)
-            return _NOTHING
+        # back == 0 (so fwd == 0): a duplicate or a stationary repeat; 0 < back <= tolerance: the
+        # wheel rocking backwards. Either way nothing is credited and hw stays put. Most readings
+        # end here, so this is _accept(raw, at, new_high_water=False) written out.
         if back <= settings.reverse_tolerance:
             self._candidate = None
-            self._accept(raw, at, new_high_water=False)
+            self._last_raw = raw
+            self._last_at = at
             return _NOTHING
+        forward = (raw - high_water) % self._modulus
+        elapsed = at - last_at
         # Only now: most readings are repeats, and they need no speed limit.
         allowed = settings.allowed(elapsed)
         if forward <= allowed:
