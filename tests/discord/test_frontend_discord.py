@@ -20,6 +20,7 @@ from bot.frontends.discord import DiscordFrontend, HamsterClient
 from storage import chats as chat_store
 from storage.db import Database
 from tests.fakes.discord_api import ADMINISTRATOR, FakeDiscord, Recorded
+from tests.fakes.frontends import start_frontend, stop_frontend
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8  # every byte value, twice over
 MANAGE_GUILD = 1 << 5
@@ -83,23 +84,6 @@ def restore_discord_urls(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(HamsterClient, "before_identify_hook", no_identify_wait)
 
 
-async def _start(frontend: DiscordFrontend) -> asyncio.Task[None]:
-    task = asyncio.create_task(frontend.run())
-    ready = asyncio.create_task(frontend.ready.wait())
-    await asyncio.wait([ready, task], timeout=5, return_when=asyncio.FIRST_COMPLETED)
-    ready.cancel()
-    if task.done():
-        task.result()
-    assert frontend.ready.is_set(), "the Discord frontend never became ready"
-    return task
-
-
-async def _stop(task: asyncio.Task[None]) -> None:
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
-
-
 @pytest.fixture
 async def bot(
     tmp_path: Path, fake_discord: FakeDiscord, restore_discord_urls: None
@@ -108,11 +92,11 @@ async def bot(
     db = await Database.open(config.bot.database)
     core = await BotCore.create(db, config)
     frontend = DiscordFrontend(core, config.discord, guild_ready_timeout=0.05, defer_after=0.5)
-    task = await _start(frontend)
+    task = await start_frontend(frontend, "Discord")
     try:
         yield Bot(fake_discord, frontend, core, db)
     finally:
-        await _stop(task)
+        await stop_frontend(task)
         await db.close()
 
 
@@ -161,8 +145,8 @@ async def test_global_sync_only_on_request(
     try:
         core = await BotCore.create(db, config)
         frontend = DiscordFrontend(core, config.discord, sync_global=True, guild_ready_timeout=0.05)
-        task = await _start(frontend)
-        await _stop(task)
+        task = await start_frontend(frontend, "Discord")
+        await stop_frontend(task)
     finally:
         await db.close()
     assert {c["name"] for c in fake_discord.registered_commands()} >= {"logrun", "race"}

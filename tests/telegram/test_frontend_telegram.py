@@ -22,6 +22,7 @@ from bot.frontends import telegram as frontend_module
 from bot.frontends.telegram import TelegramFrontend, TokenRedactor
 from storage import chats as chat_store
 from storage.db import Database
+from tests.fakes.frontends import start_frontend, stop_frontend
 from tests.fakes.telegram_api import FakeTelegram, SentMessage
 
 GROUP = -1001234567
@@ -90,23 +91,6 @@ def _config(tmp_path: Path, fake: FakeTelegram) -> config_module.Config:
     )
 
 
-async def _start(frontend: TelegramFrontend) -> asyncio.Task[None]:
-    task = asyncio.create_task(frontend.run())
-    ready = asyncio.create_task(frontend.ready.wait())
-    await asyncio.wait([ready, task], timeout=5, return_when=asyncio.FIRST_COMPLETED)
-    ready.cancel()
-    if task.done():
-        task.result()
-    assert frontend.ready.is_set(), "the Telegram frontend never became ready"
-    return task
-
-
-async def _stop(task: asyncio.Task[None]) -> None:
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
-
-
 @pytest.fixture
 async def bot(tmp_path: Path, fake_telegram: FakeTelegram) -> AsyncIterator[Bot]:
     config = _config(tmp_path, fake_telegram)
@@ -115,11 +99,11 @@ async def bot(tmp_path: Path, fake_telegram: FakeTelegram) -> AsyncIterator[Bot]
     frontend = TelegramFrontend(
         core, config.telegram, rate_limiter=AIORateLimiter(max_retries=2), poll_timeout=1
     )
-    task = await _start(frontend)
+    task = await start_frontend(frontend, "Telegram")
     try:
         yield Bot(fake_telegram, frontend, core, db)
     finally:
-        await _stop(task)
+        await stop_frontend(task)
         await db.close()
 
 
@@ -360,7 +344,7 @@ async def test_a_crashed_start_is_restarted_by_the_supervisor(
             [reply] = await fake_telegram.wait_for_sent()
             assert "/logrun" in (reply.text or "")
         finally:
-            await _stop(task)
+            await stop_frontend(task)
     finally:
         await db.close()
 
@@ -415,11 +399,11 @@ async def test_token_never_reaches_the_log(
         try:
             core = await BotCore.create(db, config)
             frontend = TelegramFrontend(core, config.telegram, poll_timeout=1)
-            task = await _start(frontend)
+            task = await start_frontend(frontend, "Telegram")
             fake_telegram.push_message(GROUP, "/help", user_id=ALICE, first_name="Alice")
             await fake_telegram.wait_for_sent()
             logging.getLogger("test").warning("leak %s", f"url/bot{fake_telegram.token}/getMe")
-            await _stop(task)
+            await stop_frontend(task)
         finally:
             await db.close()
     finally:
