@@ -23,7 +23,7 @@ from bot.config import HamsterConfig
 from bot.wheels import WheelPipeline, counter_settings
 from sensors.capture import HEADER, CaptureProblem, format_line, read_capture
 from sensors.counter import CounterState, RevolutionCounter
-from sensors.csc import encode_csc_measurement, parse_counter
+from sensors.csc import encode_csc_measurement, read_counter
 from sensors.simulated import initial_counter, night_window, plan_night, revolutions_between
 from storage.db import Database
 
@@ -187,7 +187,7 @@ def _counted(capture: Capture, sample: int) -> Iterator[tuple[float, int, int]]:
         for item in read_capture(handle):
             if isinstance(item, CaptureProblem) or done >= sample:
                 return
-            raw = parse_counter(item.payload, "csc")
+            _field, raw = read_counter(item.payload, "csc")
             update = counter.update(raw, item.received_at)
             yield item.received_at, raw, update.credit.revolutions if update.credit else 0
             done += 1

@@ -15,8 +15,15 @@ from dataclasses import replace
 from bot.config import HamsterConfig
 from bot.core.commands import LiveStatus
 from sensors.capture import CaptureWriter
-from sensors.counter import CounterSettings, RevolutionCounter
-from sensors.csc import MalformedPayload, parse_counter
+from sensors.counter import (
+    CounterEvent,
+    CounterIdentity,
+    CounterSettings,
+    CounterState,
+    RevolutionCounter,
+    Update,
+)
+from sensors.csc import CRANK, CRANK_BITS, MalformedPayload, read_counter
 from storage.db import Database
 from storage.wheel import SensorEvent, WheelStore
 
@@ -24,16 +31,25 @@ log = logging.getLogger(__name__)
 
 # A new wheel's baseline is written at once: until it is on disk, a crash would make the next
 # reading a new baseline and lose whatever the hamster ran in between.
-URGENT_EVENTS = frozenset({"baseline", "rebaseline"})
+URGENT_EVENTS = frozenset({"baseline", "rebaseline", "new_counter"})
 
 
-def counter_settings(hamster: HamsterConfig) -> CounterSettings:
+def counter_settings(hamster: HamsterConfig, field: str | None = None) -> CounterSettings:
+    """The counter rules for ``hamster``'s counter ``field`` (a CSC crank counter is 16 bits)."""
+    bits = CRANK_BITS if field == CRANK else hamster.counter_bits
     return CounterSettings(
         circumference_m=hamster.circumference_m,
-        bits=hamster.counter_bits,
+        bits=bits,
         max_speed_kmh=hamster.max_speed_kmh,
-        reverse_tolerance=hamster.reverse_tolerance,
+        reverse_tolerance=min(hamster.reverse_tolerance, 2 ** (bits - 1) - 1),
     )
+
+
+def default_sensor(hamster: HamsterConfig) -> str | None:
+    """The sensor a reading comes from when its source does not say: ``"simulated"`` or the
+    configured address; None (unknown) for ``"auto"`` and for a hamster without a sensor."""
+    sensor = hamster.sensor
+    return None if sensor is None or sensor == "auto" else sensor
 
 
 class WheelPipeline:
@@ -45,7 +61,10 @@ class WheelPipeline:
         self.hamster = hamster
         self.store = store
         self.recorder = recorder
-        self.counter = RevolutionCounter(counter_settings(hamster), store.state)
+        state = store.state
+        field = state.identity.field if state.identity is not None else None
+        self.counter = RevolutionCounter(counter_settings(hamster, field), state)
+        self._default_sensor = default_sensor(hamster)
         # The live status is built only when someone reads it (/hamster): building a LiveStatus
         # on every notification was a fifth of the ingest cost (benchmarks/ingest.py).
         self._status = LiveStatus(source=hamster.sensor or "")
@@ -69,20 +88,37 @@ class WheelPipeline:
     ) -> WheelPipeline:
         return cls(hamster, await WheelStore.open(db, hamster.name), recorder)
 
-    def feed(self, payload: bytes, received_at: float) -> None:
-        """Count one notification. Malformed payloads are logged and ignored."""
+    def feed(self, payload: bytes, received_at: float, sensor: str | None = None) -> None:
+        """Count one notification. Malformed payloads are logged and ignored.
+
+        ``sensor`` names the device the bytes came from (the BLE link's address, an MQTT gateway's
+        sensor); without it the hamster's configured sensor is assumed.
+        """
         self.notifications += 1
         if self.recorder is not None:
             self.recorder.write(received_at, bytes(payload))
         try:
-            raw = parse_counter(payload, self.hamster.counter_format)
+            field, raw = read_counter(payload, self.hamster.counter_format)
         except MalformedPayload as err:
             self.malformed += 1
             # A sensor that sends junk does so every second: say it once, then count quietly.
             level = logging.WARNING if self.malformed == 1 else logging.DEBUG
             log.log(level, "%s: ignoring a malformed notification: %s", self.hamster.name, err)
             return
-        update = self.counter.update(raw, received_at)
+        if sensor is None:
+            sensor = self._default_sensor
+        identity = self.counter.identity
+        if (
+            identity is not None
+            and identity.field == field
+            and (sensor is None or sensor == identity.sensor)
+            and identity.counter_format == self.hamster.counter_format
+        ):
+            update = self.counter.update(raw, received_at)
+        else:
+            update = self._other_counter(
+                CounterIdentity(sensor, self.hamster.counter_format, field), raw, received_at
+            )
         self._last_reading_at = received_at
         credit = update.credit
         if credit is None and not update.events:
@@ -102,6 +138,29 @@ class WheelPipeline:
                 self._speed_mps = (
                     credit.revolutions * self.hamster.circumference_m / (credit.end - credit.start)
                 )
+
+    def _other_counter(self, reading: CounterIdentity, raw: int, at: float) -> Update:
+        """A reading whose identity differs from the stored counter's (the rare path)."""
+        counter = self.counter
+        identity = counter.identity
+        if identity is not None and identity.continues(reading):
+            # The same counter, now naming its sensor (or a capture's reading of it).
+            if identity.sensor is None:
+                counter.identity = reading
+            return counter.update(raw, at)
+        old = counter.state
+        self.counter = RevolutionCounter(
+            counter_settings(self.hamster, reading.field), CounterState(None, None, None, reading)
+        )
+        update = self.counter.update(raw, at)
+        if old.last_raw is None:
+            return update  # a brand-new wheel: its "baseline" event says it all
+        was = str(identity) if identity is not None else "a counter of unknown origin"
+        detail = (
+            f"new counter: {reading} replaces {was}; baseline {self.counter.state.last_raw}, "
+            "nothing credited across the switch"
+        )
+        return Update(credit=None, events=(CounterEvent("new_counter", at, detail),))
 
     def link_event(
         self, kind: str, at: float, value: float | None = None, detail: str = ""

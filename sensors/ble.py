@@ -79,7 +79,7 @@ _ADDRESS = re.compile(r"^[0-9A-F]{2}(:[0-9A-F]{2}){5}$")
 class WheelSink(Protocol):
     """Where a link delivers what it hears (``bot.wheels.WheelPipeline`` has both methods)."""
 
-    def feed(self, payload: bytes, received_at: float) -> None: ...
+    def feed(self, payload: bytes, received_at: float, sensor: str | None = None) -> None: ...
 
     def link_event(
         self, kind: str, at: float, value: float | None = None, detail: str = ""
@@ -463,6 +463,8 @@ class WheelLink:
         loop = asyncio.get_running_loop()
         last_heard = loop.time()
         was_subscribed = False
+        # Each reading names its sensor, so a replaced sensor is a new counter, never a jump.
+        sensor = device.address.upper()
 
         def on_disconnect(_client: BleakClient) -> None:
             lost.set()
@@ -471,7 +473,7 @@ class WheelLink:
             nonlocal last_heard
             last_heard = loop.time()
             self.stats.notifications += 1
-            self.sink.feed(bytes(data), self.clock())
+            self.sink.feed(bytes(data), self.clock(), sensor)
 
         client = BleakClient(
             device, disconnected_callback=on_disconnect, timeout=self.timings.connect_timeout

@@ -106,12 +106,44 @@ class CounterSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class CounterIdentity:
+    """Which physical counter readings come from; a reading of another identity is a new counter.
+
+    ``sensor`` is the source's name for the device (a BLE address, ``"simulated"``, the sensor an MQTT
+    gateway reports), or None when the source cannot tell (a replayed capture): an unknown sensor
+    continues whichever counter is there, and adopts the first sensor that names itself.
+    ``counter_format`` is the ``[[hamsters]] counter_format`` and ``field`` the counter it carries
+    (``"wheel"`` or ``"crank"`` for CSC, ``"counter"`` for a bare DIY counter).
+    """
+
+    sensor: str | None
+    counter_format: str
+    field: str
+
+    def continues(self, reading: CounterIdentity) -> bool:
+        """Whether a reading of identity ``reading`` continues this counter."""
+        return (
+            self.field == reading.field
+            and self.counter_format == reading.counter_format
+            and (self.sensor is None or reading.sensor is None or self.sensor == reading.sensor)
+        )
+
+    def __str__(self) -> str:
+        return f"{self.sensor or 'an unnamed sensor'} ({self.counter_format} {self.field} counter)"
+
+
+@dataclass(frozen=True, slots=True)
 class CounterState:
-    """What the store persists so that a restart continues exactly."""
+    """What the store persists so that a restart continues exactly.
+
+    ``identity`` None with a ``last_raw`` is a state saved before identities were recorded: its
+    counter cannot be told from another one, so it is never continued.
+    """
 
     last_raw: int | None
     high_water: int | None
     last_at: float | None
+    identity: CounterIdentity | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +183,8 @@ class RevolutionCounter:
 
     def __init__(self, settings: CounterSettings, state: CounterState | None = None) -> None:
         self._settings = settings
+        # Carried along for the store; the caller decides whether a reading continues it.
+        self.identity = state.identity if state is not None else None
         self._modulus = 2**settings.bits
         if state is None or state.last_raw is None:
             self._last_raw: int | None = None
@@ -174,9 +208,14 @@ class RevolutionCounter:
     @property
     def state(self) -> CounterState:
         if self._last_raw is None:
-            return CounterState(last_raw=None, high_water=None, last_at=None)
+            return CounterState(
+                last_raw=None, high_water=None, last_at=None, identity=self.identity
+            )
         return CounterState(
-            last_raw=self._last_raw, high_water=self._high_water, last_at=self._last_at
+            last_raw=self._last_raw,
+            high_water=self._high_water,
+            last_at=self._last_at,
+            identity=self.identity,
         )
 
     def update(self, raw: int, at: float) -> Update:

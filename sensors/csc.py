@@ -15,8 +15,12 @@ CSC Measurement (0x2A5B), little endian::
 Trailing bytes after the fields the flags announce are tolerated and ignored: some real sensors pad
 notifications to a fixed length, and refusing them would lose every reading from such a sensor.
 
-Some DIY boards skip CSC and notify a bare little-endian counter; :func:`parse_counter` reads all
-the formats the rest of the program accepts.
+Dual-mode speed/cadence sensors (CooSpo BK467, Magene S3+, XOSS Vortex...) pick their mode from how
+the battery was put in; in cadence mode they send crank data only (flags 0x02), and a magnet passing
+once per turn of the hamster wheel counts the crank counter just as well.
+
+Some DIY boards skip CSC and notify a bare little-endian counter; :func:`read_counter` reads all
+the formats the rest of the program accepts, and says which counter it read.
 """
 
 from __future__ import annotations
@@ -44,6 +48,13 @@ _U32 = struct.Struct("<I")
 
 #: Width in bits of each ``counter_format``'s wheel counter; differences are modular in it.
 COUNTER_BITS: dict[str, int] = {"csc": 32, "u16le": 16, "u32le": 32}
+
+# The fields :func:`read_counter` counts: a CSC wheel or crank counter, or a DIY board's bare one.
+WHEEL = "wheel"
+CRANK = "crank"
+COUNTER = "counter"
+#: The CSC crank counter is a uint16 whatever the configuration says.
+CRANK_BITS = 16
 
 _RAW_COUNTERS: dict[str, struct.Struct] = {"u16le": _U16, "u32le": _U32}
 
@@ -160,25 +171,28 @@ def encode_csc_measurement(
     return bytes([flags]) + b"".join(parts)
 
 
-def parse_counter(data: bytes | bytearray | memoryview, counter_format: str) -> int:
-    """The raw cumulative wheel counter carried by a notification.
+def read_counter(data: bytes | bytearray | memoryview, counter_format: str) -> tuple[str, int]:
+    """Which cumulative counter a notification carries, and its raw value: ``(field, raw)``.
 
-    ``counter_format`` is ``"csc"`` (a CSC Measurement; its wheel revolutions), ``"u16le"`` or
-    ``"u32le"`` (a bare little-endian counter from a DIY board; extra bytes are ignored).
-    Raises :class:`MalformedPayload` for bytes that do not carry a counter, and ValueError for
-    an unknown format.
+    ``counter_format`` is ``"csc"`` or ``"u16le"`` / ``"u32le"`` (a bare little-endian counter from
+    a DIY board; extra bytes are ignored, the field is ``"counter"``). A CSC Measurement with wheel
+    data counts its 32-bit wheel counter (``"wheel"``), even when a crank block rides along that
+    never moves; one with crank data only (a dual-mode sensor in cadence mode) counts its 16-bit
+    crank counter (``"crank"``). Raises :class:`MalformedPayload` for bytes that do not carry a
+    counter, and ValueError for an unknown format.
     """
     if counter_format == "csc":
         # What every wheel sensor sends (flags 0x01, wheel data only) is read without building a
         # CscMeasurement: a replay decodes millions of them (benchmarks/ingest.py).
         if len(data) >= 7 and data[0] == FLAG_WHEEL_DATA:
-            return _U32.unpack_from(data, 1)[0]
+            return WHEEL, _U32.unpack_from(data, 1)[0]
         measurement = parse_csc_measurement(data)
-        if measurement.wheel_revolutions is None:
-            raise MalformedPayload(
-                f"CSC measurement carries no wheel data (crank only): {_hex(bytes(data))}"
-            )
-        return measurement.wheel_revolutions
+        if measurement.wheel_revolutions is not None:
+            return WHEEL, measurement.wheel_revolutions
+        crank = measurement.crank_revolutions
+        if crank is None:  # parse_csc_measurement refuses a payload with neither block
+            raise MalformedPayload(f"CSC measurement carries no counter: {_hex(bytes(data))}")
+        return CRANK, crank
     layout = _RAW_COUNTERS.get(counter_format)
     if layout is None:
         known = ", ".join(sorted(COUNTER_BITS))
@@ -190,4 +204,4 @@ def parse_counter(data: bytes | bytearray | memoryview, counter_format: str) -> 
             f"{_hex(payload)}"
         )
     (value,) = layout.unpack_from(payload, 0)
-    return int(value)
+    return COUNTER, int(value)

@@ -114,6 +114,13 @@ MIGRATIONS: tuple[str, ...] = (
         FROM wheel_hours GROUP BY wheel_id, hour - hour % 86400;
     CREATE INDEX runs_by_chat_cover ON runs(chat_id, ran_at, person_id, distance_m, deleted_at);
     """,
+    # The identity of the counter the state belongs to (sensor, counter_format, field): a reading
+    # from another counter is a new baseline. NULL: saved before this was recorded, never continued.
+    """
+    ALTER TABLE wheel_state ADD COLUMN counter_sensor TEXT;
+    ALTER TABLE wheel_state ADD COLUMN counter_format TEXT;
+    ALTER TABLE wheel_state ADD COLUMN counter_field TEXT;
+    """,
 )
 
 

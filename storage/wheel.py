@@ -13,7 +13,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass
 
-from sensors.counter import CounterState, Credit
+from sensors.counter import CounterIdentity, CounterState, Credit
 from storage.db import Database, run_to_completion
 
 log = logging.getLogger(__name__)
@@ -115,9 +115,20 @@ class WheelStore:
             )
         wheel_id = await db.scalar("SELECT id FROM wheels WHERE name = ?", (name,))
         row = await db.fetchone(
-            "SELECT last_raw, high_water, last_at FROM wheel_state WHERE wheel_id = ?", (wheel_id,)
+            "SELECT last_raw, high_water, last_at, counter_sensor, counter_format, counter_field "
+            "FROM wheel_state WHERE wheel_id = ?",
+            (wheel_id,),
         )
-        state = CounterState(*row) if row else CounterState(None, None, None)
+        if row is None:
+            state = CounterState(None, None, None)
+        else:
+            last_raw, high_water, last_at, sensor, counter_format, field = row
+            identity = (
+                None
+                if counter_format is None or field is None
+                else CounterIdentity(sensor, counter_format, field)
+            )
+            state = CounterState(last_raw, high_water, last_at, identity)
         return cls(db, wheel_id, name, state)
 
     @property
@@ -199,13 +210,27 @@ class WheelStore:
                         [(wheel, e.at, e.kind, e.value, e.detail) for e in events],
                     )
                 )
+            identity = state.identity
             statements.append(
                 conn.execute(
-                    "INSERT INTO wheel_state (wheel_id, last_raw, high_water, last_at, updated_at) "
-                    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (wheel_id) DO UPDATE SET "
+                    "INSERT INTO wheel_state (wheel_id, last_raw, high_water, last_at, updated_at, "
+                    "counter_sensor, counter_format, counter_field) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (wheel_id) DO UPDATE SET "
                     "last_raw = excluded.last_raw, high_water = excluded.high_water, "
-                    "last_at = excluded.last_at, updated_at = excluded.updated_at",
-                    (wheel, state.last_raw, state.high_water, state.last_at, time.time()),
+                    "last_at = excluded.last_at, updated_at = excluded.updated_at, "
+                    "counter_sensor = excluded.counter_sensor, "
+                    "counter_format = excluded.counter_format, "
+                    "counter_field = excluded.counter_field",
+                    (
+                        wheel,
+                        state.last_raw,
+                        state.high_water,
+                        state.last_at,
+                        time.time(),
+                        identity.sensor if identity else None,
+                        identity.counter_format if identity else None,
+                        identity.field if identity else None,
+                    ),
                 )
             )
             await asyncio.gather(*statements)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+from pathlib import Path
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -17,9 +20,9 @@ from sensors.csc import (
     CscMeasurement,
     MalformedPayload,
     encode_csc_measurement,
-    parse_counter,
     parse_csc_feature,
     parse_csc_measurement,
+    read_counter,
 )
 
 # --- public vectors -------------------------------------------------------------------------
@@ -124,7 +127,7 @@ def test_speed_sensor_capture_flags_01_seven_bytes() -> None:
         crank_revolutions=None,
         last_crank_event_time=None,
     )
-    assert parse_counter(payload, "csc") == 1234567
+    assert read_counter(payload, "csc") == ("wheel", 1234567)
 
 
 def test_speed_sensor_in_combo_mode_with_junk_crank_block() -> None:
@@ -135,7 +138,7 @@ def test_speed_sensor_in_combo_mode_with_junk_crank_block() -> None:
     assert measurement.last_wheel_event_time == 10000
     assert measurement.crank_revolutions == 0xBEEF
     assert measurement.last_crank_event_time == 0xDEAD
-    assert parse_counter(payload, "csc") == 42
+    assert read_counter(payload, "csc") == ("wheel", 42)
 
 
 def test_crank_only_measurement() -> None:
@@ -160,7 +163,7 @@ def test_trailing_padding_is_ignored() -> None:
 def test_accepts_bytes_like(wrap: type) -> None:
     payload = wrap(bytes([0x01, 0xFF, 0x00, 0x00, 0x00, 0x00, 0x04]))
     assert parse_csc_measurement(payload).wheel_revolutions == 255
-    assert parse_counter(payload, "csc") == 255
+    assert read_counter(payload, "csc") == ("wheel", 255)
     assert parse_csc_feature(wrap(b"\x01\x00")).wheel_revolution_data is True
 
 
@@ -246,35 +249,42 @@ def test_encode_parse_round_trip(
 # --- raw counters ---------------------------------------------------------------------------
 
 
-def test_parse_counter_raw_formats() -> None:
-    assert parse_counter(b"\x34\x12", "u16le") == 0x1234
-    assert parse_counter(b"\x34\x12\xff", "u16le") == 0x1234
-    assert parse_counter(b"\x78\x56\x34\x12", "u32le") == 0x12345678
-    assert parse_counter(bytearray(b"\xff\xff\xff\xff"), "u32le") == 2**32 - 1
+def test_read_counter_raw_formats() -> None:
+    assert read_counter(b"\x34\x12", "u16le") == ("counter", 0x1234)
+    assert read_counter(b"\x34\x12\xff", "u16le") == ("counter", 0x1234)
+    assert read_counter(b"\x78\x56\x34\x12", "u32le") == ("counter", 0x12345678)
+    assert read_counter(bytearray(b"\xff\xff\xff\xff"), "u32le") == ("counter", 2**32 - 1)
 
 
 @pytest.mark.parametrize(
     ("payload", "counter_format"),
     [(b"", "u16le"), (b"\x01", "u16le"), (b"\x01\x02\x03", "u32le"), (b"", "u32le")],
 )
-def test_parse_counter_too_short(payload: bytes, counter_format: str) -> None:
+def test_read_counter_too_short(payload: bytes, counter_format: str) -> None:
     with pytest.raises(MalformedPayload, match=f"{counter_format} counter needs"):
-        parse_counter(payload, counter_format)
+        read_counter(payload, counter_format)
 
 
-def test_parse_counter_csc_without_wheel_data() -> None:
-    with pytest.raises(MalformedPayload, match="no wheel data"):
-        parse_counter(bytes([0x02, 0x05, 0x00, 0x00, 0x04]), "csc")
+def test_cadence_mode_counts_the_crank_counter() -> None:
+    # A dual-mode sensor in cadence mode: crank data only. It is a counter, not a malformed payload.
+    assert read_counter(bytes([0x02, 0x05, 0x00, 0x00, 0x04]), "csc") == ("crank", 5)
+    assert read_counter(bytes([0x02, 0xFF, 0xFF, 0x00, 0x04, 0x00]), "csc") == ("crank", 65535)
 
 
-def test_parse_counter_csc_propagates_malformed() -> None:
+def test_wheel_data_wins_over_a_crank_block() -> None:
+    # Flags 0x03 count the wheel, whatever the crank block does.
+    assert read_counter(encode_csc_measurement(7, 0, 3, 0), "csc") == ("wheel", 7)
+    assert read_counter(encode_csc_measurement(8, 0, 3, 0), "csc") == ("wheel", 8)
+
+
+def test_read_counter_csc_propagates_malformed() -> None:
     with pytest.raises(MalformedPayload, match="truncated"):
-        parse_counter(b"\x01\x00", "csc")
+        read_counter(b"\x01\x00", "csc")
 
 
-def test_parse_counter_unknown_format() -> None:
+def test_read_counter_unknown_format() -> None:
     with pytest.raises(ValueError, match="unknown counter format 'u8'") as excinfo:
-        parse_counter(b"\x01\x02", "u8")
+        read_counter(b"\x01\x02", "u8")
     assert not isinstance(excinfo.value, MalformedPayload)
 
 
@@ -287,7 +297,7 @@ def test_counter_bits_cover_every_format() -> None:
             if counter_format == "csc"
             else top.to_bytes(bits // 8, "little")
         )
-        assert parse_counter(payload, counter_format) == top
+        assert read_counter(payload, counter_format)[1] == top
 
 
 def test_uuids_are_the_sig_base_uuids() -> None:
@@ -296,3 +306,37 @@ def test_uuids_are_the_sig_base_uuids() -> None:
     assert CSC_FEATURE_UUID == "00002a5c-0000-1000-8000-00805f9b34fb"
     assert BATTERY_SERVICE_UUID == "0000180f-0000-1000-8000-00805f9b34fb"
     assert BATTERY_LEVEL_UUID == "00002a19-0000-1000-8000-00805f9b34fb"
+
+
+# --- real sensors, byte for byte -------------------------------------------------------------
+
+_VECTORS = Path(__file__).parent / "data" / "csc_vectors.csv"
+
+
+def _published_vectors() -> list[dict[str, str]]:
+    with _VECTORS.open(encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(line for line in handle if not line.startswith("#")))
+
+
+def _field(text: str) -> int | None:
+    return None if text == "-" else int(text)
+
+
+@pytest.mark.parametrize("vector", _published_vectors(), ids=lambda v: v["payload_hex"])
+def test_published_real_sensor_vectors(vector: dict[str, str]) -> None:
+    payload = bytes.fromhex(vector["payload_hex"])
+    assert vector["source"]  # every vector says where it was published
+    assert parse_csc_measurement(payload) == CscMeasurement(
+        wheel_revolutions=_field(vector["wheel_revolutions"]),
+        last_wheel_event_time=_field(vector["last_wheel_event_time"]),
+        crank_revolutions=_field(vector["crank_revolutions"]),
+        last_crank_event_time=_field(vector["last_crank_event_time"]),
+    )
+    field, raw = vector["counts"].split(":")
+    assert read_counter(payload, "csc") == (field, int(raw))
+
+
+def test_the_issue_vectors_are_all_there() -> None:
+    # The three captures issue 11 names, so that trimming the file cannot drop one silently.
+    hexes = {v["payload_hex"] for v in _published_vectors()}
+    assert {"032D060000A3A9900A289F", "036D010000FC7E2C01F87E", "02C4005E07"} <= hexes
