@@ -273,7 +273,10 @@ async def run(
             start_frontends(runtime, sync_global=sync_commands == "global")
             runtime.senders.update(senders or {})
             start_scheduler(runtime, runtime.senders)
-            names = ", ".join(f"{h.name} ({h.sensor or 'no sensor'})" for h in config.hamsters)
+            if config.hamsters:
+                names = ", ".join(f"{h.name} ({h.sensor or 'no sensor'})" for h in config.hamsters)
+            else:
+                names = f"no wheel is counted ({config.source} has no [[hamsters]])"
             log.info("hamsterbot is running: %s; database %s", names, config.bot.database)
             await wait_for_signal(stop)
             log.info("Shutting down")

@@ -381,7 +381,7 @@ async def cmd_doctor(args: argparse.Namespace) -> int:
     except ConfigError as err:
         line(False, "config", str(err))
         return EXIT_INTERNAL
-    hamsters = ", ".join(h.name for h in config.hamsters)
+    hamsters = ", ".join(h.name for h in config.hamsters) or "no [[hamsters]]: no wheel is counted"
     line(True, "config", f"{config.source or 'built-in defaults'} ({hamsters})")
     try:
         async with await Database.open(config.bot.database) as db, db.transaction():

@@ -450,7 +450,9 @@ def parse(raw: Mapping[str, Any], *, source: Path | None = None) -> Config:
 
 def _hamsters(raw: Any, origin: str) -> tuple[HamsterConfig, ...]:
     if raw is None:
-        return (default_hamster(),)
+        # A config file without hamsters has none: the embedded simulated Ursula must never count
+        # into a real database (she is the default only when no config file is used at all).
+        return ()
     if not isinstance(raw, list) or not raw:
         raise ConfigError(f"{origin}: [[hamsters]] must be one or more [[hamsters]] tables")
     hamsters: list[HamsterConfig] = []
