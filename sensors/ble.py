@@ -21,6 +21,23 @@ Why some things are done the way they are (bleak 3.1 on BlueZ):
 - BlueZ keeps an LE link up when the program that opened it dies (SIGKILL, power cut of the Pi's
   user session...), and a connected sensor stops advertising. Before scanning, the link therefore
   asks BlueZ for an already connected sensor and reuses that link (bleak then skips ``Connect``).
+- ``Connect`` answered with ``org.bluez.Error.InProgress`` (BlueZ still busy with an earlier attempt,
+  often many times in a row) is only a reason to wait: the link backs off and retries like after
+  any failure, forever.
+- A stale GATT cache (the sensor's services missing after connecting, bleak's
+  ``KeyError: 'org.bluez.GattService1'``, or the CSC characteristic absent) does not heal by
+  reconnecting: BlueZ serves the same cache again. The link disconnects, removes the device through
+  the adapter (``Adapter1.RemoveDevice`` drops the cache), rediscovers it and connects again.
+- Notifications are subscribed with ``StartNotify`` (bleak's default, asked for explicitly), never
+  ``AcquireNotify``: under ``AcquireNotify`` BlueZ drops notifications that arrive before the CCC
+  write is answered (bleak issues 1885 and 1973), and those are the first counts after a reconnect.
+  ``StartNotify`` may deliver a value twice after a re-subscribe; the cumulative counter credits a
+  repeat nothing.
+- A wheel standing still sends nothing for hours on many sensors. When the watchdog finds the link
+  silent, it first asks whether the link is alive (a battery read over the radio, else BlueZ's
+  ``Connected``): if it is, the link only re-subscribes in place (no reconnect) and keeps
+  listening, so an idle night costs at most one cheap check per ``watchdog_seconds``; only a link
+  that fails the check is rebuilt.
 """
 
 from __future__ import annotations
@@ -66,8 +83,12 @@ WELL_KNOWN_SERVICES = [
     BATTERY_SERVICE_UUID,
     DEVICE_INFORMATION_UUID,
 ]
+DEVICE_INTERFACE = "org.bluez.Device1"
+ADAPTER_INTERFACE = "org.bluez.Adapter1"
+BLUEZ_IN_PROGRESS = "org.bluez.Error.InProgress"
+GATT_SERVICE_INTERFACE = "org.bluez.GattService1"
 # A wheel sensor sleeps whenever the hamster does: these are news, not trouble.
-ROUTINE_STATES = frozenset({"connected", "dropped", "not-found", "silent"})
+ROUTINE_STATES = frozenset({"connected", "dropped", "not-found", "silent", "busy"})
 # Problems that mean the session is over even when they come from an optional read.
 FATAL_PROBLEMS = frozenset({"no-bluetoothd", "dbus-lost", "no-dbus", "no-adapter", "powered-off"})
 _ADDRESS = re.compile(r"^[0-9A-F]{2}(:[0-9A-F]{2}){5}$")
@@ -169,11 +190,18 @@ def describe_error(err: BaseException, target: str = "the sensor") -> LinkProble
                 "no-bluetoothd",
                 "bluetoothd is not running (try: sudo systemctl start bluetooth)",
             )
+        if dbus_error == BLUEZ_IN_PROGRESS:
+            return LinkProblem(
+                "busy", "BlueZ is still busy with an earlier connection attempt; retrying"
+            )
         if dbus_error.startswith("org.freedesktop.DBus.Error.AccessDenied"):
             return LinkProblem(
                 "denied", "D-Bus refused access to BlueZ (add this user to the 'bluetooth' group)"
             )
         return LinkProblem("dbus", f"BlueZ said {dbus_error}: {_first_line(err)}")
+    if isinstance(err, KeyError) and err.args == (GATT_SERVICE_INTERFACE,):
+        # bleak building services from a cache entry whose GattService1 went away.
+        return LinkProblem("stale-gatt", f"{target}'s services are missing in BlueZ's GATT cache")
     if "BleakDeviceNotFoundError" in names:
         return LinkProblem("not-found", f"{target} is not advertising (asleep or out of range)")
     if "BleakCharacteristicNotFoundError" in names:
@@ -249,6 +277,12 @@ def format_seen(seen: SeenSensor) -> str:
     return f"{seen.address}  {rssi:>8}  {kind:5}  {seen.name or '(no name)'}"
 
 
+def _path_of(device: BLEDevice) -> str:
+    """BlueZ's object path of a device bleak found."""
+    details = device.details if isinstance(device.details, dict) else {}
+    return details.get("path") or device_path(device.address)
+
+
 # --- BlueZ helpers (I/O) ------------------------------------------------------------------------
 
 _SCAN_LOCKS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
@@ -317,13 +351,16 @@ async def bluez_version(seconds: float = 5.0) -> str | None:
     return match.group(1) if match else None
 
 
-async def read_battery1(path: str) -> int | None:
-    """``org.bluez.Battery1.Percentage`` of the device at ``path``, or None when BlueZ has none."""
+async def _call_bluez(
+    path: str, interface: str, member: str, signature: str, body: list[Any]
+) -> Any:
+    """One method call to BlueZ on a short-lived system bus connection of our own: bleak's shared
+    one is private, and an occasional call does not justify holding a second one open for months.
+    Returns the reply's body, or None for a D-Bus error other than bluetoothd being gone (which
+    raises bleak's ``BleakDBusError``, as bleak's own calls do)."""
     from dbus_fast import BusType, Message, MessageType
     from dbus_fast.aio import MessageBus
 
-    # A short-lived connection of our own: bleak's shared one is private, and an hourly read
-    # does not justify holding a second connection open for months.
     bus = MessageBus(bus_type=BusType.SYSTEM)
     try:
         await bus.connect()
@@ -331,10 +368,10 @@ async def read_battery1(path: str) -> int | None:
             Message(
                 destination="org.bluez",
                 path=path,
-                interface="org.freedesktop.DBus.Properties",
-                member="Get",
-                signature="ss",
-                body=[BATTERY1_INTERFACE, "Percentage"],
+                interface=interface,
+                member=member,
+                signature=signature,
+                body=body,
             )
         )
     finally:
@@ -346,8 +383,35 @@ async def read_battery1(path: str) -> int | None:
             from bleak.exc import BleakDBusError
 
             raise BleakDBusError(reply.error_name, reply.body)
+        log.debug("BlueZ %s.%s on %s: %s", interface, member, path, reply and reply.error_name)
         return None
-    return int(reply.body[0].value)
+    return reply.body
+
+
+async def _device_property(path: str, interface: str, name: str) -> Any:
+    body = await _call_bluez(
+        path, "org.freedesktop.DBus.Properties", "Get", "ss", [interface, name]
+    )
+    return None if body is None else body[0].value
+
+
+async def read_battery1(path: str) -> int | None:
+    """``org.bluez.Battery1.Percentage`` of the device at ``path``, or None when BlueZ has none."""
+    value = await _device_property(path, BATTERY1_INTERFACE, "Percentage")
+    return None if value is None else int(value)
+
+
+async def read_connected(path: str) -> bool:
+    """BlueZ's ``Device1.Connected`` for the device at ``path`` (False when BlueZ has no such
+    device); asks bluetoothd itself, so unlike bleak's ``is_connected`` it notices a dead one."""
+    return bool(await _device_property(path, DEVICE_INTERFACE, "Connected"))
+
+
+async def remove_device(path: str) -> bool:
+    """``Adapter1.RemoveDevice``: BlueZ forgets the device, its GATT cache included; the next
+    advertisement makes it a new device. Returns whether BlueZ did it."""
+    adapter = path.rsplit("/", 1)[0]
+    return await _call_bluez(adapter, ADAPTER_INTERFACE, "RemoveDevice", "o", [path]) is not None
 
 
 async def connected_devices(service_uuids: list[str]) -> list[BLEDevice]:
@@ -379,6 +443,8 @@ class LinkStats:
     watchdog_recycles: int = 0
     notifications: int = 0
     last_reconnect_s: float | None = None  # from losing a link to the next subscription
+    quiet_checks: int = 0  # silent links found alive by the watchdog's check (no reconnect)
+    cache_clears: int = 0  # devices removed from BlueZ for a stale GATT cache
     reconnect_times: deque[float] = field(default_factory=lambda: deque(maxlen=1000))
 
 
@@ -411,6 +477,7 @@ class WheelLink:
         self._feature_logged = False
         self._battery_missing_logged = False
         self._lost_at: float | None = None
+        self._last_heard = 0.0  # loop time of the last notification (or subscription)
 
     @property
     def label(self) -> str:
@@ -461,8 +528,9 @@ class WheelLink:
         device = await self._find()
         lost = asyncio.Event()
         loop = asyncio.get_running_loop()
-        last_heard = loop.time()
+        self._last_heard = loop.time()
         was_subscribed = False
+        stale_cache = False
         # Each reading names its sensor, so a replaced sensor is a new counter, never a jump.
         sensor = device.address.upper()
 
@@ -470,8 +538,7 @@ class WheelLink:
             lost.set()
 
         def on_notification(_char: object, data: bytearray) -> None:
-            nonlocal last_heard
-            last_heard = loop.time()
+            self._last_heard = loop.time()
             self.stats.notifications += 1
             self.sink.feed(bytes(data), self.clock(), sensor)
 
@@ -480,38 +547,63 @@ class WheelLink:
         )
         try:
             log.debug("%s: connecting to %s", self.target.name, device.address)
-            await client.connect()
+            try:
+                await client.connect()
+            except KeyError as err:
+                stale_cache = describe_error(err).kind == "stale-gatt"
+                raise
+            if client.services.get_characteristic(self.characteristic) is None:
+                stale_cache = True
+                raise _LinkLost(
+                    LinkProblem(
+                        "stale-gatt",
+                        f"{device.address} shows no characteristic {self.characteristic} after "
+                        "connecting: BlueZ's GATT cache of it is stale (for a DIY board, check "
+                        "[[hamsters]] characteristic); removing it from BlueZ and rediscovering",
+                    )
+                )
             if self.characteristic == CSC_MEASUREMENT_UUID:
                 await self._read_feature(client)
-            await client.start_notify(self.characteristic, on_notification)
+            await self._subscribe(client, on_notification)
             was_subscribed = True
             self.stats.sessions += 1
             now = loop.time()
             if self._lost_at is not None:
                 self.stats.last_reconnect_s = now - self._lost_at
                 self.stats.reconnect_times.append(now - self._lost_at)
-            last_heard = now
+            self._last_heard = now
             name = device.name or "unnamed"
             self.sink.link_event("connected", self.clock(), detail=f"{device.address} {name}")
             self.connected.set()
             self._report(LinkProblem("connected", f"connected to {device.address} ({name})"))
-            await self._listen(client, device, lost, lambda: last_heard)
+            await self._listen(client, device, lost, on_notification)
         finally:
             self.connected.clear()
             if was_subscribed:
                 self._lost_at = loop.time()
             await self._disconnect(client)
+            if stale_cache:
+                await self._clear_cache(device)
             if was_subscribed:
                 self.sink.link_event("disconnected", self.clock())
+
+    async def _subscribe(
+        self, client: BleakClient, on_notification: Callable[[object, bytearray], None]
+    ) -> None:
+        # StartNotify, never AcquireNotify: see the module docstring (bleak issues 1885, 1973).
+        await client.start_notify(
+            self.characteristic, on_notification, bluez={"use_start_notify": True}
+        )
 
     async def _listen(
         self,
         client: BleakClient,
         device: BLEDevice,
         lost: asyncio.Event,
-        last_heard: Callable[[], float],
+        on_notification: Callable[[object, bytearray], None],
     ) -> None:
-        """Wait until the link drops or goes silent; read the battery on the way."""
+        """Wait until the link drops or goes silent and fails the check; read the battery on the
+        way."""
         loop = asyncio.get_running_loop()
         watchdog = self.timings.watchdog_seconds
         next_battery = loop.time()
@@ -521,13 +613,19 @@ class WheelLink:
                 await self._read_battery(client, device)
                 next_battery = now + self.battery_interval
                 continue
-            silent = now - last_heard()
+            silent = now - self._last_heard
             if silent >= watchdog:
+                reason = await self._quiet_link_check(client, device, on_notification)
+                if reason is None:
+                    # Alive, only quiet (a hamster asleep): one check per watchdog period.
+                    self.stats.quiet_checks += 1
+                    self._last_heard = loop.time()
+                    continue
                 self.stats.watchdog_recycles += 1
                 raise _LinkLost(
                     LinkProblem(
                         "silent",
-                        f"the sensor sent nothing for {silent:.0f} s; reconnecting",
+                        f"the sensor sent nothing for {silent:.0f} s and {reason}; reconnecting",
                     )
                 )
             wake = min(watchdog - silent, next_battery - now)
@@ -537,6 +635,46 @@ class WheelLink:
             if lost.is_set():
                 self.stats.drops += 1
                 raise _LinkLost(LinkProblem("dropped", "the sensor dropped the link; reconnecting"))
+
+    async def _quiet_link_check(
+        self,
+        client: BleakClient,
+        device: BLEDevice,
+        on_notification: Callable[[object, bytearray], None],
+    ) -> str | None:
+        """Is a silent link alive? A battery read over the radio, else BlueZ's ``Connected``;
+        alive, the notifications are subscribed again in place (a sensor that lost its
+        subscription resumes; a value delivered twice credits nothing). None when alive, else
+        why not."""
+        try:
+            async with asyncio.timeout(self.timings.connect_timeout):
+                if client.services.get_characteristic(BATTERY_LEVEL_UUID) is not None:
+                    level = parse_battery_level(await client.read_gatt_char(BATTERY_LEVEL_UUID))
+                    self.sink.link_event("battery", self.clock(), float(level))
+                elif not await read_connected(_path_of(device)):
+                    return "BlueZ says it is not connected"
+                with contextlib.suppress(Exception):
+                    await client.stop_notify(self.characteristic)
+                await self._subscribe(client, on_notification)
+        except asyncio.CancelledError:
+            raise
+        except Exception as err:
+            return f"the link check failed ({describe_error(err).message})"
+        log.debug("%s: quiet, but the link is alive; re-subscribed", self.target.name)
+        return None
+
+    async def _clear_cache(self, device: BLEDevice) -> None:
+        """Remove the device from BlueZ (its GATT cache goes with it); the next session scans."""
+        self.stats.cache_clears += 1
+        try:
+            async with asyncio.timeout(self.timings.connect_timeout):
+                removed = await remove_device(_path_of(device))
+        except asyncio.CancelledError:
+            raise
+        except Exception as err:
+            log.debug("%s: RemoveDevice: %s", self.target.name, describe_error(err).message)
+            return
+        log.debug("%s: removed %s from BlueZ: %s", self.target.name, device.address, removed)
 
     async def _find(self) -> BLEDevice:
         """The sensor: an existing BlueZ link, else the first advertisement that matches."""
@@ -622,8 +760,7 @@ class WheelLink:
             except MalformedPayload as err:
                 log.debug("%s: %s", self.target.name, err)
         else:
-            path = (device.details or {}).get("path") if isinstance(device.details, dict) else None
-            level = await self._optional_read(read_battery1(path or device_path(device.address)))
+            level = await self._optional_read(read_battery1(_path_of(device)))
         if level is None:
             if not self._battery_missing_logged:
                 self._battery_missing_logged = True

@@ -29,11 +29,12 @@ Test controls (all on :class:`FakeBluez`; plain methods only queue D-Bus signals
 -------------------------------------------------------------------------------
 ``await start()`` / ``await stop()`` / ``await kill(graceful=False)`` / ``await restart()``;
 ``add_device(address, ...) -> FakeDevice``, ``device(address)``, ``remove_device(address)``;
-``set_advertising(address, on)``, ``notify(address, char_uuid, payload) -> bool``,
+``set_advertising(address, on)``, ``set_stale_gatt(address, on)``, ``notify(address, char_uuid, payload) -> bool``,
 ``drop_link(address)``, ``refuse_connect(address, times=1, error=..., message=...)``,
 ``hang_connect(address, on=True)``, ``set_powered(on)``, ``set_battery_level(address, level)``;
 ``await wait_for(condition, within=3.0)`` (re-checked after every client call, instead of sleeping);
-counters ``connect_calls``, ``disconnect_calls``, ``start_notify_calls`` (also per ``FakeDevice``),
+counters ``connect_calls``, ``disconnect_calls``, ``start_notify_calls`` (also per ``FakeDevice``, which
+also counts ``acquire_notify_calls`` and ``remove_calls``),
 ``FakeDevice.characteristic(uuid).writes`` for writes.
 
 Realism choices
@@ -590,7 +591,11 @@ class FakeDevice:
     gatt: list[tuple[str, list[FakeCharacteristic]]] = field(default_factory=list)
     connect_calls: int = 0
     disconnect_calls: int = 0
-    start_notify_calls: int = 0
+    start_notify_calls: int = 0  # StartNotify and AcquireNotify
+    acquire_notify_calls: int = 0
+    remove_calls: int = 0  # Adapter1.RemoveDevice of this device
+    stale_gatt: bool = False  # connects resolve services without CSC until RemoveDevice
+    forgotten: bool = False  # removed by RemoveDevice: re-appears on its next advertisement
     refuse_remaining: int = 0
     refuse_error: str = _ERR_FAILED
     refuse_message: str = "Software caused connection abort"
@@ -790,6 +795,12 @@ class FakeBluez:
     def device(self, address: str) -> FakeDevice:
         return self.devices[address.upper()]
 
+    def set_stale_gatt(self, address: str, on: bool = True) -> None:
+        """BlueZ's GATT cache of the device is stale: connects resolve services without the CSC
+        service (``ServicesResolved`` still turns True), until a client removes the device with
+        ``Adapter1.RemoveDevice`` (which drops the cache) and it is discovered again."""
+        self.device(address).stale_gatt = on
+
     def remove_device(self, address: str) -> None:
         """Forget a device (BlueZ's temporary-device expiry): ``InterfacesRemoved`` for it."""
         device = self.devices.pop(address.upper())
@@ -855,11 +866,17 @@ class FakeBluez:
         char.interface.emit_properties_changed({"Value": char.value})
         return True
 
-    def drop_link(self, address: str) -> None:
-        """The sensor went out of range: ``ServicesResolved`` and ``Connected`` turn False."""
+    def drop_link(self, address: str, *, signal: bool = True) -> None:
+        """The sensor went out of range: ``ServicesResolved`` and ``Connected`` turn False.
+
+        ``signal=False``: the ``PropertiesChanged`` for it never reaches the client (a lost
+        signal): ``Connected`` reads False, but bleak's ``disconnected_callback`` does not run.
+        """
         device = self.device(address)
         if device.connected:
-            self._end_link(device)
+            self._end_link(device, emit=signal)
+            if not signal:
+                self._unexport_gatt(device)
 
     def refuse_connect(
         self,
@@ -934,6 +951,8 @@ class FakeBluez:
         bus = self._bus
         assert bus is not None
         for service_uuid, chars in device.gatt:
+            if device.stale_gatt and service_uuid == CSC_SERVICE:
+                continue
             service_handle = chars[0].handle - 1
             service_path = f"{device.path}/service{service_handle:04x}"
             bus.export(service_path, _GattService(service_uuid, device.path))
@@ -998,17 +1017,32 @@ class FakeBluez:
     async def _advertise(self) -> None:
         while True:
             for device in list(self.devices.values()):
-                if not device.advertising or device.connected or device.interface is None:
+                if not device.advertising or device.connected:
                     continue
                 if self.discovery_uuids and not self.discovery_uuids & set(device.service_uuids):
                     continue
+                if device.interface is None:
+                    if not device.forgotten or self._bus is None:
+                        continue
+                    device.forgotten = False  # discovered again: a new Device1 object
+                    self._export_device(device)
+                assert device.interface is not None
                 device.interface.emit_properties_changed({"RSSI": device.rssi})
             await asyncio.sleep(self.adv_interval)
 
     def _remove_device_by_path(self, path: str) -> None:
+        """``Adapter1.RemoveDevice``: BlueZ forgets the device and its GATT cache; the radio
+        device is still there, so its next advertisement during discovery brings it back."""
         for device in self.devices.values():
-            if device.path == path:
-                self.remove_device(device.address)
+            if device.path == path and device.interface is not None:
+                device.remove_calls += 1
+                self._fail_pending_connect(device, "Operation was cancelled")
+                if device.connected:
+                    self._end_link(device)
+                self._unexport_device(device)
+                device.stale_gatt = False
+                device.forgotten = True
+                self._touch()
                 return
         raise DBusError("org.bluez.Error.DoesNotExist", "Does Not Exist")
 
@@ -1111,6 +1145,7 @@ class FakeBluez:
 
     def _acquire_notify(self, char: FakeCharacteristic) -> list[Any]:
         char.device.start_notify_calls += 1
+        char.device.acquire_notify_calls += 1
         self._touch()
         self._require_link(char.device)
         if not char.can_notify:
