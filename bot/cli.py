@@ -14,7 +14,7 @@ import math
 import sys
 import time
 from collections.abc import Callable, Coroutine
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, NoReturn
 from zoneinfo import ZoneInfo
@@ -339,6 +339,130 @@ async def cmd_summary(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+async def cmd_import(args: argparse.Namespace) -> int:
+    """Log activity files as one person's runs in one chat: a line per file, exit 2 if any was refused."""
+    from bot.core import run_files
+    from bot.core.parsing import (
+        Units,
+        UserError,
+        format_both,
+        format_distance,
+        format_duration,
+        format_pace,
+    )
+    from storage import chats as chat_store
+    from storage.db import Database
+    from storage.runs import DuplicateRun
+
+    config = _config(args)
+    _setup_logging(config.bot.log_level, quiet=True)
+    platform, _, key = args.chat.partition(":")
+    if not (platform and key):
+        raise UsageError(f'--chat: expected PLATFORM:ID like telegram:-1001234, got "{args.chat}"')
+    user = args.user.strip()
+    if not user:
+        raise UsageError("--user: give the runner's name or user id")
+    paths = _activity_paths([Path(p) for p in args.files])
+    db = await Database.open(config.bot.database)
+    refused = logged = duplicates = 0
+    try:
+        now = time.time()
+        chat = await chat_store.get_chat(db, platform, key)
+        if chat is None and platform == "console":
+            chat = await chat_store.ensure_chat(db, platform, key, now)
+        if chat is None:
+            known = ", ".join(c.label for c in (await chat_store.list_chats(db))[:10])
+            raise UsageError(f'no chat "{args.chat}" in the database (known: {known or "none"})')
+        people = await chat_store.people_called(db, platform, user)
+        if not people and platform == "console":
+            people = [await chat_store.ensure_person(db, platform, user.casefold(), user, now)]
+        if not people:
+            raise UsageError(
+                f'nobody called "{user}" on {platform} yet (they appear once they use the bot)'
+            )
+        if len(people) > 1:
+            ids = ", ".join(p.user_key for p in people)
+            raise UsageError(f'several people called "{user}" on {platform}: give the id ({ids})')
+        person = people[0]
+        tz = ZoneInfo(chat.timezone or config.bot.timezone)
+        units: Units = person.units or chat.units or config.bot.units  # type: ignore[assignment]
+        for path in paths:
+            try:
+                data = _read_activity_bytes(path)
+                activity = await run_files.read_file(
+                    path.name, data, now=datetime.fromtimestamp(time.time(), UTC)
+                )
+                stored = await run_files.store_file_run(
+                    db,
+                    chat_id=chat.id,
+                    person_id=person.id,
+                    activity=activity,
+                    tz=tz,
+                    logged_at=time.time(),
+                )
+            except UserError as err:
+                refused += 1
+                print(f"{path}: not logged: {err}")
+                continue
+            except DuplicateRun as dup:
+                duplicates += 1
+                print(
+                    f"{path}: duplicate of run #{dup.existing.id} "
+                    f"({format_distance(dup.existing.distance_m, units)}"
+                    f" on {dup.existing.day:%a %-d %b %Y}), "
+                    "not logged again"
+                )
+                continue
+            logged += 1
+            line = (
+                f"{path}: logged run #{stored.run_id}, {format_both(activity.distance_m, units)} "
+                f"on {stored.day:%a %-d %b %Y}"
+            )
+            if activity.duration_s:
+                which = "moving" if activity.moving_s else "elapsed"
+                line += (
+                    f", {format_duration(activity.duration_s)} {which}"
+                    f" ({format_pace(activity.distance_m, activity.duration_s, units)})"
+                )
+            print(line)
+    finally:
+        await db.close()
+    print(
+        f"{logged} logged, {duplicates} already there, {refused} not logged "
+        f"(for {person.display_name} in {args.chat})."
+    )
+    return EXIT_USAGE if refused else EXIT_OK
+
+
+def _activity_paths(given: list[Path]) -> list[Path]:
+    """Files as given; a folder stands for the activity files in it (a watch's export folder)."""
+    from bot.core.run_files import looks_like_activity_file
+
+    paths: list[Path] = []
+    for path in given:
+        if path.is_dir():
+            found = sorted(p for p in path.iterdir() if looks_like_activity_file(p.name))
+            if not found:
+                raise UsageError(f"{path}: no .gpx, .fit or .tcx files in this folder")
+            paths += found
+        else:
+            paths.append(path)
+    return paths
+
+
+def _read_activity_bytes(path: Path) -> bytes:
+    """The file's bytes; one over the size limit is refused without reading it all."""
+    from bot.core.activities import MAX_FILE_BYTES
+    from bot.core.parsing import UserError
+
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(MAX_FILE_BYTES + 1)
+    except OSError as err:
+        raise UserError(f"cannot read it ({err.strerror})") from None
+    return data
+
+
 async def cmd_scan(args: argparse.Namespace) -> int:
     """Nearby wheel sensors and a ready [[hamsters]] entry; exit 1 when Bluetooth is unusable."""
     from sensors import ble
@@ -526,6 +650,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--nights", action="store_true", help="CSV: the hamsters' nightly totals instead of runs"
     )
+
+    p = add("import", cmd_import, "log GPX, FIT or TCX activity files as someone's runs")
+    p.add_argument(
+        "--chat",
+        required=True,
+        metavar="PLATFORM:ID",
+        help="e.g. telegram:-1001234 or console:console",
+    )
+    p.add_argument(
+        "--user", required=True, metavar="NAME", help="the runner: their user id or display name"
+    )
+    p.add_argument("files", nargs="+", metavar="FILE", help="activity files, or folders of them")
 
     p = add(
         "scan", cmd_scan, "list nearby wheel sensors and print a [[hamsters]] entry", config=False

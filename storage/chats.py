@@ -127,6 +127,22 @@ async def get_person(db: Database, platform: str, user_key: str) -> Person | Non
     return Person(*row) if row else None
 
 
+async def people_called(db: Database, platform: str, name: str) -> list[Person]:
+    """People of ``platform`` whose user id is ``name``, else whose display name is ``name`` (any case)."""
+    rows = await db.fetchall(
+        "SELECT id, platform, user_key, display_name, units FROM people "
+        "WHERE platform = ? AND user_key = ?",
+        (platform, name),
+    )
+    if not rows:
+        rows = await db.fetchall(
+            "SELECT id, platform, user_key, display_name, units FROM people "
+            "WHERE platform = ? AND display_name = ? COLLATE NOCASE ORDER BY id",
+            (platform, name),
+        )
+    return [Person(*row) for row in rows]
+
+
 async def set_person_units(db: Database, person_id: int, units: str | None) -> None:
     async with db.transaction() as conn:
         await conn.execute("UPDATE people SET units = ? WHERE id = ?", (units, person_id))

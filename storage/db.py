@@ -121,6 +121,12 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE wheel_state ADD COLUMN counter_format TEXT;
     ALTER TABLE wheel_state ADD COLUMN counter_field TEXT;
     """,
+    # Where a run came from: NULL for a typed /logrun, else the activity file's name. Runs from
+    # files start at the file's own start time, which the duplicate check looks up per person.
+    """
+    ALTER TABLE runs ADD COLUMN source TEXT;
+    CREATE INDEX runs_person_ran_at ON runs(person_id, ran_at);
+    """,
 )
 
 

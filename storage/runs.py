@@ -9,8 +9,12 @@ from storage.db import Database
 
 _RUN_COLUMNS = (
     "runs.id, runs.chat_id, runs.person_id, people.display_name, runs.distance_m, "
-    "runs.duration_s, runs.day, runs.ran_at, runs.logged_at"
+    "runs.duration_s, runs.day, runs.ran_at, runs.logged_at, runs.source"
 )
+# The same run sent twice: the same person, a start within a minute, a distance within
+# 1 % of the logged one.
+DUPLICATE_WINDOW_S = 60.0
+DUPLICATE_DISTANCE = 0.01
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +28,15 @@ class Run:
     day: date
     ran_at: float
     logged_at: float
+    source: str | None = None  # None: typed; else the activity file's name
+
+
+class DuplicateRun(Exception):
+    """The run is already logged (``existing``); nothing was stored."""
+
+    def __init__(self, existing: Run) -> None:
+        super().__init__(f"duplicate of run #{existing.id}")
+        self.existing = existing
 
 
 def _run(row: tuple) -> Run:
@@ -40,12 +53,46 @@ async def add_run(
     day: date,
     ran_at: float,
     logged_at: float,
+    source: str | None = None,
+    refuse_duplicate: bool = False,
 ) -> int:
+    """Store a run. With ``refuse_duplicate``, a live run of the same person in the same chat that
+    started within ``DUPLICATE_WINDOW_S`` with a distance within ``DUPLICATE_DISTANCE`` raises
+    ``DuplicateRun`` instead; the check and the insert share one transaction."""
     async with db.transaction() as conn:
+        if refuse_duplicate:
+            rows = await conn.execute_fetchall(
+                f"SELECT {_RUN_COLUMNS} FROM runs JOIN people ON people.id = runs.person_id "
+                "WHERE runs.person_id = ? AND runs.chat_id = ? AND runs.deleted_at IS NULL "
+                "AND runs.ran_at BETWEEN ? AND ? AND ABS(runs.distance_m - ?) <= ? * runs.distance_m "
+                "ORDER BY ABS(runs.ran_at - ?), runs.id LIMIT 1",
+                (
+                    person_id,
+                    chat_id,
+                    ran_at - DUPLICATE_WINDOW_S,
+                    ran_at + DUPLICATE_WINDOW_S,
+                    distance_m,
+                    DUPLICATE_DISTANCE,
+                    ran_at,
+                ),
+            )
+            row = next(iter(rows), None)
+            if row is not None:
+                raise DuplicateRun(_run(tuple(row)))
         cursor = await conn.execute(
-            "INSERT INTO runs (chat_id, person_id, distance_m, duration_s, day, ran_at, logged_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (chat_id, person_id, distance_m, duration_s, day.isoformat(), ran_at, logged_at),
+            "INSERT INTO runs "
+            "(chat_id, person_id, distance_m, duration_s, day, ran_at, logged_at, source) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                chat_id,
+                person_id,
+                distance_m,
+                duration_s,
+                day.isoformat(),
+                ran_at,
+                logged_at,
+                source,
+            ),
         )
         run_id = cursor.lastrowid
     assert run_id is not None

@@ -276,7 +276,7 @@ def _from_track(
 
 
 def _read_fit(name: str, data: bytes) -> Activity:
-    import fitdecode  # lazily: only files need it
+    import fitdecode  # type: ignore[import-untyped]  # lazily: only files need it
 
     file_type: object = None
     created: datetime | None = None
