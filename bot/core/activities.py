@@ -99,6 +99,17 @@ def read_activity(
     """The run in ``data``, checked: a run or walk (or no sport named), with a distance, not in the future
     (nor before ``oldest`` when given). Raises ``UserError`` naming the problem."""
     name = clean_file_name(file_name)
+    try:
+        activity = _read(name, data)
+    except UserError:
+        raise
+    except Exception:  # a file nobody foresaw: the sender gets a sentence, the log the details
+        log.warning("%s: unexpected trouble reading it", name, exc_info=True)
+        raise UserError(f"I couldn't make sense of {name}. {FILE_HINT}") from None
+    return check_activity(activity, now=now, oldest=oldest)
+
+
+def _read(name: str, data: bytes) -> Activity:
     if len(data) > MAX_FILE_BYTES:
         raise UserError(
             f"{name} is over {MAX_FILE_BYTES // 2**20} MB; that's more than any run needs."
@@ -109,12 +120,10 @@ def read_activity(
         data = _gunzip(data, name)
     kind = sniff(data)
     if kind == "FIT":
-        activity = _read_fit(name, data)
-    elif kind == "XML":
-        activity = _read_xml(name, data)
-    else:
-        raise UserError(f"{name} isn't a GPX, FIT or TCX file. {FILE_HINT}")
-    return check_activity(activity, now=now, oldest=oldest)
+        return _read_fit(name, data)
+    if kind == "XML":
+        return _read_xml(name, data)
+    raise UserError(f"{name} isn't a GPX, FIT or TCX file. {FILE_HINT}")
 
 
 def check_activity(
@@ -402,7 +411,7 @@ def _read_xml(name: str, data: bytes) -> Activity:
             f"{name} declares XML entities or a DTD, which I don't read (that's how XML bombs work). "
             f"{FILE_HINT}"
         ) from None
-    except ParseError as err:
+    except (ParseError, LookupError, ValueError) as err:  # LookupError: an unknown encoding
         log.info("%s: unreadable XML: %s", name, err)
         if "no element found" in str(err) or "unclosed token" in str(err):
             raise UserError(f"{name} is cut short (truncated). Try exporting it again.") from None
