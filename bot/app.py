@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import random
 import signal
 import time
@@ -31,23 +32,47 @@ Clock = Callable[[], float]
 
 
 class DemoClock:
-    """Simulated time: starts ``lead`` seconds in the past and runs ``speedup`` times faster than the
-    wall clock until it has caught up with it, then keeps pace. ``demo`` shows a whole night in minutes
-    without ever writing timestamps from the future."""
+    """Simulated time: starts at ``start`` (default ``lead`` seconds before the wall clock) and runs
+    ``speedup`` times faster than the wall clock until it reaches ``fast_until`` (default: the wall
+    clock's time, so it catches up and never writes timestamps from the future), then keeps pace with
+    the wall clock. ``demo`` shows a whole night in about a minute."""
 
-    def __init__(self, speedup: float, lead: float, wall: Clock = time.time) -> None:
+    def __init__(
+        self,
+        speedup: float,
+        lead: float = 0.0,
+        wall: Clock = time.time,
+        *,
+        start: float | None = None,
+        fast_until: float | None = None,
+    ) -> None:
         self._wall = wall
         self._origin_wall = wall()
-        self._origin_sim = self._origin_wall - lead
+        self._origin_sim = self._origin_wall - lead if start is None else start
+        if fast_until is None:  # until it meets the (moving) wall clock
+            lead = self._origin_wall - self._origin_sim
+            if lead <= 0:
+                fast_until = self._origin_sim
+            elif speedup > 1:
+                fast_until = self._origin_wall + lead / (speedup - 1)
+            else:
+                fast_until = math.inf
+        self._fast_until = fast_until
+        # The wall time at which the fast part ends.
+        self._slow_from = self._origin_wall + max(self._fast_until - self._origin_sim, 0.0) / max(
+            speedup, 1e-9
+        )
         self.speedup = speedup
 
     def __call__(self) -> float:
         wall = self._wall()
-        return min(self._origin_sim + (wall - self._origin_wall) * self.speedup, wall)
+        if wall < self._slow_from:
+            return self._origin_sim + (wall - self._origin_wall) * self.speedup
+        return max(self._fast_until, self._origin_sim) + (wall - self._slow_from)
 
     @property
     def rate(self) -> float:
-        return 1.0 if self() >= self._wall() - 0.001 else self.speedup
+        return self.speedup if self._wall() < self._slow_from else 1.0
 
     async def sleep(self, simulated_seconds: float) -> None:
         await asyncio.sleep(max(simulated_seconds / self.rate, 0.05))

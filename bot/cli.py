@@ -14,7 +14,7 @@ import math
 import sys
 import time
 from collections.abc import Callable, Coroutine
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn
 from zoneinfo import ZoneInfo
@@ -72,36 +72,47 @@ async def cmd_run(args: argparse.Namespace) -> int:
 
 async def cmd_demo(args: argparse.Namespace) -> int:
     from bot import app
+    from bot.demo import DEMO_DATABASE, fill_history, plan_demo
     from bot.frontends.console import run_console
 
-    config = defaults(Path(args.db) if args.db else None)
+    if not args.speedup > 0 or not math.isfinite(args.speedup):
+        raise UsageError(f"--speedup: expected a positive number, got {args.speedup:g}")
+    if args.history_nights < 0:
+        raise UsageError(f"--history-nights: expected 0 or more, got {args.history_nights}")
+    config = defaults(Path(args.db) if args.db else Path(DEMO_DATABASE))
     _setup_logging(config.bot.log_level, quiet=not args.verbose)
+    tz = ZoneInfo(config.bot.timezone)
     runtime = await app.open_runtime(config)
     try:
-        # A day in the past at high speed: last night fills in within a few minutes, and the
-        # chat's clock is the simulated one, so /hamster and /race see it happen.
-        lead = args.lead_hours * 3600 if args.lead_hours is not None else _since_evening(config)
-        clock = app.DemoClock(speedup=args.speedup, lead=lead)
+        # Her previous nights go in at once, through the same counting pipeline a sensor feeds;
+        # then tonight runs live at the demo speed, and the chat's clock is the demo clock.
+        start = fast_until = None
+        for index, hamster in enumerate(config.hamsters):
+            pipeline = runtime.pipelines[hamster.name]
+            plan = plan_demo(
+                time.time(),
+                tz,
+                seed=config.simulation.seed + index,
+                circumference_m=hamster.circumference_m,
+                last_reading_at=pipeline.counter.state.last_at,
+                history_nights=args.history_nights,
+                lead_hours=args.lead_hours,
+            )
+            await fill_history(pipeline, config.simulation.seed + index, plan, tz)
+            start, fast_until = plan.live_from, plan.fast_until
+        clock = app.DemoClock(speedup=args.speedup, start=start, fast_until=fast_until)
         app.start_wheel_sources(runtime, clock)
         if sys.stdin.isatty():
+            opened = datetime.fromtimestamp(clock(), tz).strftime("%a %d %b %H:%M")
             print(
-                f"Demo: Ursula's simulated wheel replays the last {lead / 3600:.1f} hours at "
-                f"{args.speedup:g}x speed into {config.bot.database}. Try /hamster in a minute.",
+                f"Demo: Ursula's last {args.history_nights} nights are in {config.bot.database}; "
+                f"tonight runs live from {opened} at {args.speedup:g}x speed. "
+                "Try /hamster, /race, /hamster stats."
             )
         await run_console(runtime.core, user=args.user, clock=clock, image_dir=Path(args.image_dir))
     finally:
         await runtime.close()
     return EXIT_OK
-
-
-def _since_evening(config: Config) -> float:
-    """Seconds since the most recent 19:30 local: the demo starts just before the hamster wakes up."""
-    tz = ZoneInfo(config.bot.timezone)
-    now = datetime.now(tz)
-    evening = now.replace(hour=19, minute=30, second=0, microsecond=0)
-    if evening > now:
-        evening = datetime.combine(now.date() - timedelta(days=1), evening.time(), tz)
-    return (now - evening).total_seconds()
 
 
 async def cmd_console(args: argparse.Namespace) -> int:
@@ -593,15 +604,28 @@ def build_parser() -> argparse.ArgumentParser:
         "try it: a simulated hamster at high speed and a terminal chat",
         config=False,
     )
-    p.add_argument("--db", metavar="PATH", help="SQLite database (default: ./hamsterbot.db)")
+    p.add_argument(
+        "--db",
+        metavar="PATH",
+        help="the demo's own SQLite database (default: ./hamsterbot-demo.db)",
+    )
     p.add_argument(
         "--speedup", type=float, default=600.0, help="simulated seconds per second (default 600)"
+    )
+    p.add_argument(
+        "--history-nights",
+        type=int,
+        default=8,
+        metavar="N",
+        help="nights of history already in the database at start (default 8)",
     )
     p.add_argument(
         "--lead-hours",
         type=float,
         default=None,
-        help="start the simulation this many hours ago (default: 19:30 local, before the hamster wakes)",
+        metavar="H",
+        help="start tonight's live clock H hours before now "
+        "(default: just after the first run of the latest night that is over)",
     )
     p.add_argument("--user", default="you", help="your name in the chat")
     p.add_argument("--image-dir", default=".", metavar="DIR", help="where images are saved")

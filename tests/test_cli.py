@@ -100,7 +100,7 @@ def test_demo_answers_piped_commands_and_exits_0(tmp_path: Path) -> None:
     assert "Race" in result.stdout and "Ursula" in result.stdout
     assert "All time" in result.stdout
     assert "/help" in result.stdout
-    assert (tmp_path / "hamsterbot.db").exists()
+    assert (tmp_path / "hamsterbot-demo.db").exists()
 
 
 class Capture:
