@@ -137,8 +137,15 @@ async def supervise(
     initial: float = 1.0,
     cap: float = 60.0,
 ) -> None:
-    """Run ``factory()`` forever: log a crash once and restart it with jittered exponential backoff."""
+    """Run ``factory()`` forever: log each crash in one line and restart it with jittered
+    exponential backoff.
+
+    A network that is down fails the same way every minute for hours: each failure is one line, and
+    its traceback is logged once, at DEBUG. Any other crash is a bug: its traceback is logged once at
+    ERROR, later repeats in one line.
+    """
     delay = initial
+    traced: set[type[BaseException]] = set()
     while True:
         started = time.monotonic()
         try:
@@ -149,12 +156,47 @@ async def supervise(
         except FrontendOff as err:
             log.error("%s is off: %s", name, err)
             return
-        except Exception:
-            log.exception("%s crashed; restarting in %.0f s", name, delay)
+        except Exception as err:
+            first = type(err) not in traced
+            traced.add(type(err))
+            network = _is_network_error(err)
+            log.error(
+                "%s failed: %s; restarting in %.0f s",
+                name,
+                _one_line(err),
+                delay,
+                exc_info=first and not network,
+            )
+            if first and network:
+                log.debug("%s: the network failure in full", name, exc_info=True)
         if time.monotonic() - started > 10 * cap:
             delay = initial  # it ran fine for a long while: this is a new problem
         await asyncio.sleep(delay * random.uniform(0.8, 1.2))
         delay = min(delay * 2, cap)
+
+
+# Library errors that mean "the network or the server is unreachable": python-telegram-bot's
+# NetworkError/TimedOut, httpx's TransportError, aiohttp's ClientError (matched by name: importing
+# the chat libraries here would load them for every subcommand).
+_NETWORK_ERROR_NAMES = frozenset({"NetworkError", "TimedOut", "TransportError", "ClientError"})
+
+
+def _is_network_error(err: BaseException) -> bool:
+    seen: set[int] = set()
+    current: BaseException | None = err
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError | TimeoutError):
+            return True
+        if any(cls.__name__ in _NETWORK_ERROR_NAMES for cls in type(current).__mro__):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def _one_line(err: BaseException, limit: int = 300) -> str:
+    text = " ".join(f"{type(err).__name__}: {err}".split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def start_wheel_sources(runtime: Runtime, clock: Clock | DemoClock = time.time) -> None:

@@ -11,6 +11,8 @@ import asyncio
 import json
 import logging
 import math
+import os
+import sqlite3
 import sys
 import time
 from collections.abc import Callable, Coroutine
@@ -163,12 +165,13 @@ async def cmd_replay(args: argparse.Namespace) -> int:
         known = ", ".join(h.name for h in config.hamsters)
         raise UsageError(f'no hamster called "{args.wheel}" in the configuration (known: {known})')
     path = Path(args.file)
+    db = await Database.open(config.bot.database)
     try:
         # replay is a one-shot CLI run: nothing else shares this loop, so blocking reads are fine.
         handle = path.open(encoding="utf-8", errors="replace", newline="")  # noqa: ASYNC230
     except OSError as err:
+        await db.close()
         raise UsageError(f"{path}: cannot read it ({err.strerror})") from None
-    db = await Database.open(config.bot.database)
     fed = problems = stale = 0
     try:
         pipeline = await WheelPipeline.open(db, hamster)
@@ -522,6 +525,8 @@ async def cmd_doctor(args: argparse.Namespace) -> int:
         async with await Database.open(config.bot.database) as db, db.transaction():
             pass  # BEGIN IMMEDIATE takes the write lock: the file is writable
         line(True, "database", f"{config.bot.database} is writable")
+    except StorageError as err:  # names the file itself
+        line(False, "database", str(err))
     except Exception as err:  # whatever stops a write, the user needs to see it
         line(False, "database", f"{config.bot.database}: {err}")
     radio = [h for h in config.hamsters if h.sensor and h.sensor != "simulated"]
@@ -700,6 +705,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _damaged(err: sqlite3.DatabaseError) -> bool:
+    """A damaged or foreign file noticed after opening it (SQLite reads pages lazily)."""
+    text = str(err)
+    return "malformed" in text or "not a database" in text
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -707,10 +718,24 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
     try:
-        return asyncio.run(args.handler(args))
+        code = asyncio.run(args.handler(args))
+        sys.stdout.flush()  # here, so a closed pipe is noticed inside this try
+        return code
+    except BrokenPipeError:
+        # The reader stopped reading (`hamsterbot say ... | head -1`): its choice, not an error.
+        # Point stdout at nothing so the interpreter's own flush at exit stays quiet.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except (ConfigError, UsageError, StorageError) as err:
         print(f"hamsterbot: {err}", file=sys.stderr)
         return EXIT_USAGE
+    except sqlite3.DatabaseError as err:
+        if _damaged(err):
+            print(f"hamsterbot: the database is damaged ({err}); restore a backup", file=sys.stderr)
+            return EXIT_USAGE
+        log.error("internal error", exc_info=True)
+        print(f"hamsterbot: internal error: {type(err).__name__}: {err}", file=sys.stderr)
+        return EXIT_INTERNAL
     except KeyboardInterrupt:
         return EXIT_OK
     except (

@@ -11,7 +11,7 @@ import math
 import os
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import time
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -483,6 +483,15 @@ def _hamsters(raw: Any, origin: str) -> tuple[HamsterConfig, ...]:
         fmt = values.get("counter_format", "csc")
         if "counter_bits" not in values and fmt == "u16le":
             values["counter_bits"] = 16
+        default = {f.name: f.default for f in fields(HamsterConfig)}
+        bits = values.get("counter_bits", default["counter_bits"])
+        tolerance = values.get("reverse_tolerance", default["reverse_tolerance"])
+        if tolerance >= 2**bits // 2:
+            # A drop of half the counter's range or more cannot be told from a forward run.
+            raise ConfigError(
+                f"{where} reverse_tolerance: must be below {2**bits // 2} "
+                f"(half the range of a {bits}-bit counter), got {tolerance}"
+            )
         hamsters.append(HamsterConfig(name=name, circumference_m=circumference, **values))
     return tuple(hamsters)
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -142,24 +144,74 @@ class Database:
         self.path = path
         self._write_lock = asyncio.Lock()
         self.commits = 0  # for benchmarks and the "no writes while idle" tests
+        self.read_only = False
 
     @classmethod
     async def open(cls, path: Path | str) -> Database:
+        """Open (or create) the database. A folder that cannot be written still lets an existing
+        database be read: it is then opened read-only (``read_only``), and a write says why."""
         path = Path(path)
         if str(path) != ":memory:" and path.parent and not path.parent.exists():
             raise StorageError(f"{path}: the folder {path.parent} does not exist")
+        if path.is_dir():
+            raise StorageError(f"{path}: is a folder, not a database file")
+        if not path.exists() and _cannot_write(path):
+            raise StorageError(
+                f"{path}: cannot create the database: the folder {path.parent} is not writable"
+            )
         try:
-            connection = await aiosqlite.connect(path, isolation_level=None)
-        except Exception as err:  # sqlite3 errors come in several flavours
+            return await cls._open(path)
+        except sqlite3.DatabaseError as err:
+            problem = err
+        if _cannot_write(path):
+            # Another user that may write (the service) keeps -wal and -shm beside the file, and
+            # mode=ro reads through them; without them nobody is writing, and immutable reads the
+            # file as it stands (SQLite cannot make the -shm index in a folder it cannot write).
+            for flags in ("mode=ro", "mode=ro&immutable=1"):
+                try:
+                    return await cls._open(path, read_only=flags)
+                except sqlite3.DatabaseError as err:
+                    problem = err
+        raise StorageError(_describe(path, problem)) from None
+
+    @classmethod
+    async def _open(cls, path: Path, *, read_only: str = "") -> Database:
+        """``read_only``: SQLite URI flags for a read-only connection, or "" to read and write."""
+        target: Path | str = path
+        if read_only:
+            target = _uri(path, read_only)
+        pending = aiosqlite.connect(target, isolation_level=None, uri=bool(read_only))
+        try:
+            connection = await pending
+        except Exception as err:
+            # aiosqlite stops its thread without waiting for it; if the loop closes first, the
+            # thread prints an "Event loop is closed" traceback. Wait for it here.
+            thread = getattr(pending, "_thread", None)
+            if thread is not None and thread.is_alive():
+                await asyncio.to_thread(thread.join, 5.0)
+            if isinstance(err, sqlite3.DatabaseError):
+                raise
             raise StorageError(f"{path}: cannot open the database ({err})") from err
         db = cls(connection, path)
+        db.read_only = bool(read_only)
         try:
-            await db._configure()
-            await db._migrate()
+            if read_only:
+                await db._check_schema()
+            else:
+                await db._configure()
+                await db._migrate()
         except BaseException:
             await connection.close()
             raise
         return db
+
+    async def _check_schema(self) -> None:
+        version = await self.scalar("PRAGMA user_version")
+        if version != len(MIGRATIONS):
+            raise StorageError(
+                f"{self.path}: read-only (its folder cannot be written) and at schema {version}, "
+                f"not {len(MIGRATIONS)}: open it once where it can be written"
+            )
 
     async def _configure(self) -> None:
         conn = self._connection
@@ -196,6 +248,10 @@ class Database:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
         """``BEGIN IMMEDIATE`` ... ``COMMIT``, rolled back on any exception (cancellation included)."""
+        if self.read_only:
+            raise StorageError(
+                f"{self.path} is open read-only (its folder cannot be written): nothing can be changed"
+            )
         async with self._write_lock:
             conn = self._connection
             try:
@@ -241,6 +297,27 @@ async def run_to_completion(awaitable: Awaitable[T]) -> T:
     if interrupted:
         raise asyncio.CancelledError
     return task.result()
+
+
+def _uri(path: Path, flags: str) -> str:
+    return f"{Path(os.path.abspath(path)).as_uri()}?{flags}"
+
+
+def _cannot_write(path: Path) -> bool:
+    """The folder or an existing file refuses writes (the WAL needs files beside the database)."""
+    folder = path.parent if str(path.parent) else Path(".")
+    return not os.access(folder, os.W_OK | os.X_OK) or (
+        path.exists() and not os.access(path, os.W_OK)
+    )
+
+
+def _describe(path: Path, err: sqlite3.DatabaseError) -> str:
+    text = str(err)
+    if "file is not a database" in text:
+        return f"{path}: not a hamsterbot database (not an SQLite file)"
+    if "malformed" in text:
+        return f"{path}: the database is damaged ({text}); restore a backup"
+    return f"{path}: cannot open the database ({text})"
 
 
 def _statements(script: str) -> Iterable[str]:

@@ -107,13 +107,15 @@ class WheelStore:
     @classmethod
     async def open(cls, db: Database, name: str) -> WheelStore:
         """Load (or create) the wheel called ``name`` and its persisted counter state."""
-        now = time.time()
-        async with db.transaction() as conn:
-            await conn.execute(
-                "INSERT INTO wheels (name, created_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
-                (name, now),
-            )
         wheel_id = await db.scalar("SELECT id FROM wheels WHERE name = ?", (name,))
+        if wheel_id is None:  # reads only when it exists: a read-only database still opens
+            async with db.transaction() as conn:
+                await conn.execute(
+                    "INSERT INTO wheels (name, created_at) VALUES (?, ?) "
+                    "ON CONFLICT (name) DO NOTHING",
+                    (name, time.time()),
+                )
+            wheel_id = await db.scalar("SELECT id FROM wheels WHERE name = ?", (name,))
         row = await db.fetchone(
             "SELECT last_raw, high_water, last_at, counter_sensor, counter_format, counter_field "
             "FROM wheel_state WHERE wheel_id = ?",
