@@ -94,6 +94,16 @@ class SimulationSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class WebSettings:
+    """The public page: where it listens, the address people use, its units (None: the bot's)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    public_url: str | None = None
+    units: Units | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     bot: BotSettings
     summary: SummarySettings
@@ -102,6 +112,7 @@ class Config:
     discord: DiscordConfig
     ble: BleSettings = BleSettings()
     simulation: SimulationSettings = SimulationSettings()
+    web: WebSettings | None = None  # None: no [web] table, no web server (``run``)
     source: Path | None = None  # None: the embedded defaults
 
     def hamster(self, name: str) -> HamsterConfig | None:
@@ -298,6 +309,22 @@ def _url(value: Any, where: str) -> str:
     return text.rstrip("/") if not text.endswith("/bot") else text
 
 
+def _listen(value: Any, where: str) -> tuple[str, int]:
+    text = _nonempty_string(value, where)
+    host, sep, port = text.rpartition(":")
+    host = host.strip("[]")
+    if sep and host and port.isascii() and port.isdigit() and int(port) < 65536:
+        return host, int(port)
+    raise _fail(where, f'expected "HOST:PORT" such as "127.0.0.1:8080", got "{text}"')
+
+
+def _http_url(value: Any, where: str) -> str:
+    text = _url(value, where)
+    if not text.startswith(("http://", "https://")):
+        raise _fail(where, f'expected a URL starting with http:// or https://, got "{text}"')
+    return text
+
+
 def _guild_ids(value: Any, where: str) -> tuple[int, ...]:
     if not isinstance(value, list):
         raise _fail(where, f"expected a list of guild ids, got {_describe(value)}")
@@ -398,6 +425,11 @@ _SCHEMA: dict[str, dict[str, _Key]] = {
         "gateway_url": _Key(_url),
     },
     "simulation": {"seed": _Key(_integer), "speedup": _Key(_between(0.001, 100000))},
+    "web": {
+        "listen": _Key(_listen),
+        "public_url": _Key(_http_url),
+        "units": _Key(_one_of("mi", "km")),
+    },
 }
 
 
@@ -444,8 +476,17 @@ def parse(raw: Mapping[str, Any], *, source: Path | None = None) -> Config:
         discord=discord,
         ble=ble,
         simulation=SimulationSettings(**_section(raw, "simulation", origin)),
+        web=_web(raw, origin),
         source=source,
     )
+
+
+def _web(raw: Mapping[str, Any], origin: str) -> WebSettings | None:
+    if "web" not in raw:
+        return None
+    values = _section(raw, "web", origin)
+    host, port = values.pop("listen", ("127.0.0.1", 8080))
+    return WebSettings(host=host, port=port, **values)
 
 
 def _hamsters(raw: Any, origin: str) -> tuple[HamsterConfig, ...]:
