@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 
 from bot.config import HamsterConfig
@@ -32,6 +32,11 @@ log = logging.getLogger(__name__)
 # A new wheel's baseline is written at once: until it is on disk, a crash would make the next
 # reading a new baseline and lose whatever the hamster ran in between.
 URGENT_EVENTS = frozenset({"baseline", "rebaseline", "new_counter"})
+
+
+# Told (hamster name, revolutions, metres) each time revolutions are credited: the web page's live
+# figures. Called inside ``feed``, so it must return at once.
+CreditListener = Callable[[str, int, float], None]
 
 
 def counter_settings(hamster: HamsterConfig, field: str | None = None) -> CounterSettings:
@@ -75,6 +80,7 @@ class WheelPipeline:
         self.credited = 0  # revolutions credited by this process
         # Set when something must reach the disk now rather than at the next periodic flush.
         self.flush_requested = asyncio.Event()
+        self.listeners: list[CreditListener] = []
 
     @property
     def status(self) -> LiveStatus:
@@ -134,6 +140,15 @@ class WheelPipeline:
         self.store.record(credit, events, self.counter.state)
         if credit is not None:
             self.credited += credit.revolutions
+            for listener in self.listeners:
+                try:
+                    listener(
+                        self.hamster.name,
+                        credit.revolutions,
+                        credit.revolutions * self.hamster.circumference_m,
+                    )
+                except Exception:  # a broken viewer must never stop the counting
+                    log.exception("%s: a credit listener failed", self.hamster.name)
             if not credit.estimated and credit.end > credit.start:
                 self._speed_mps = (
                     credit.revolutions * self.hamster.circumference_m / (credit.end - credit.start)
