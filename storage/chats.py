@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 from storage.db import Database
@@ -166,3 +167,42 @@ async def record_summary(
             (chat_id, night, sent_at, int(late)),
         )
         return cursor.rowcount == 1
+
+
+# --- a chat's race on the public page -------------------------------------------------------------
+
+
+def _token_hash(token: str) -> str:
+    # The token is >= 128 random bits, so a plain SHA-256 suffices (nothing to brute-force).
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def set_web_link(db: Database, chat_id: int, token: str, now: float) -> None:
+    """Give the chat a new race link; any older link of the chat stops working."""
+    async with db.transaction() as conn:
+        await conn.execute(
+            "INSERT INTO web_links (chat_id, token_hash, created_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (chat_id) DO UPDATE SET token_hash = excluded.token_hash, "
+            "created_at = excluded.created_at",
+            (chat_id, _token_hash(token), now),
+        )
+
+
+async def revoke_web_link(db: Database, chat_id: int) -> bool:
+    """Turn the chat's race link off; whether there was one."""
+    if await db.scalar("SELECT 1 FROM web_links WHERE chat_id = ?", (chat_id,)) is None:
+        return False
+    async with db.transaction() as conn:
+        await conn.execute("DELETE FROM web_links WHERE chat_id = ?", (chat_id,))
+    return True
+
+
+async def chat_by_web_token(db: Database, token: str) -> Chat | None:
+    """The chat whose race link ``token`` is, or None (never made, or revoked)."""
+    columns = ", ".join(f"chats.{c.strip()}" for c in _CHAT_COLUMNS.split(","))
+    row = await db.fetchone(
+        f"SELECT {columns} FROM web_links JOIN chats ON chats.id = web_links.chat_id "
+        "WHERE web_links.token_hash = ?",
+        (_token_hash(token),),
+    )
+    return _chat(row) if row else None

@@ -129,6 +129,15 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE runs ADD COLUMN source TEXT;
     CREATE INDEX runs_person_ran_at ON runs(person_id, ran_at);
     """,
+    # A chat's race shared on the public page (/web). Only a hash of the link's token is kept: a
+    # copy of the database does not open anyone's race. One link per chat; /web off deletes it.
+    """
+    CREATE TABLE web_links (
+        chat_id INTEGER PRIMARY KEY REFERENCES chats(id),
+        token_hash TEXT NOT NULL UNIQUE,
+        created_at REAL NOT NULL
+    );
+    """,
 )
 
 

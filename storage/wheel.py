@@ -137,6 +137,10 @@ class WheelStore:
     def pending(self) -> bool:
         return self._dirty
 
+    def buffered(self, start: float, end: float) -> int:
+        """Revolutions waiting in memory in minutes ``start <= minute < end`` (live reads)."""
+        return sum(r for minute, (r, _) in self._minutes.items() if start <= minute < end)
+
     def record(self, credit: Credit | None, events: list[SensorEvent], state: CounterState) -> None:
         """Buffer one counter update. Only credits and events make the wheel dirty."""
         if credit is not None:
