@@ -16,15 +16,19 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from bot.config import DISCORD_TOKEN_ENV, TELEGRAM_TOKEN_ENV, Config
+from bot.config import DISCORD_TOKEN_ENV, TELEGRAM_TOKEN_ENV, Config, WebSettings
 from bot.core.commands import BotCore, Hamster, LiveStatus
 from bot.core.scheduler import Sender, SummaryScheduler
 from bot.frontends import FrontendOff
 from bot.wheels import WheelPipeline, flush_all, flush_forever
 from sensors.capture import CaptureWriter
 from storage.db import Database
+
+if TYPE_CHECKING:
+    from bot.frontends.web import WebServer
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +93,7 @@ class Runtime:
     recorder: CaptureWriter | None = None
     tasks: list[asyncio.Task] = field(default_factory=list)
     senders: dict[str, Sender] = field(default_factory=dict)  # platform -> post to a chat
+    web: WebServer | None = None
 
     def live_status(self, name: str) -> LiveStatus | None:
         pipeline = self.pipelines.get(name)
@@ -96,6 +101,9 @@ class Runtime:
 
     async def close(self) -> None:
         """Stop tasks, flush the wheels, close the database: on every exit path."""
+        if self.web is not None:
+            await self.web.close()
+            self.web = None
         for task in self.tasks:
             task.cancel()
         for task in self.tasks:
@@ -305,6 +313,28 @@ def start_frontends(runtime: Runtime, *, sync_global: bool = False) -> dict[str,
     return senders
 
 
+async def start_web(
+    runtime: Runtime,
+    settings: WebSettings,
+    clock: Clock | DemoClock = time.time,
+    *,
+    next_free: bool = False,
+) -> str:
+    """The public page: its live figures follow every pipeline's credits. Returns its address."""
+    from bot.frontends.web import WebServer  # lazy: aiohttp only when the page is served
+    from bot.frontends.web_reads import CoreReads
+
+    server = WebServer(
+        CoreReads(runtime.core, runtime.pipelines, clock), settings, runtime.config.bot.units
+    )
+    url = await server.start(next_free=next_free)
+    runtime.web = server
+    for pipeline in runtime.pipelines.values():
+        pipeline.listeners.append(server.hub.credit)
+    runtime.core.after_command = lambda ctx: server.hub.race_changed()
+    return url
+
+
 def start_scheduler(
     runtime: Runtime, senders: Mapping[str, Sender], clock: Clock = time.time
 ) -> SummaryScheduler | None:
@@ -340,6 +370,8 @@ async def run(
             start_frontends(runtime, sync_global=sync_commands == "global")
             runtime.senders.update(senders or {})
             start_scheduler(runtime, runtime.senders)
+            if config.web is not None:
+                await start_web(runtime, config.web)
             if config.hamsters:
                 names = ", ".join(f"{h.name} ({h.sensor or 'no sensor'})" for h in config.hamsters)
             else:

@@ -22,7 +22,7 @@ from typing import Any, NoReturn
 from zoneinfo import ZoneInfo
 
 from bot import __version__
-from bot.config import Config, ConfigError, defaults, load
+from bot.config import Config, ConfigError, WebSettings, defaults, load
 from storage.db import StorageError
 
 log = logging.getLogger("hamsterbot")
@@ -104,6 +104,9 @@ async def cmd_demo(args: argparse.Namespace) -> int:
             start, fast_until = plan.live_from, plan.fast_until
         clock = app.DemoClock(speedup=args.speedup, start=start, fast_until=fast_until)
         app.start_wheel_sources(runtime, clock)
+        if not args.no_web:
+            url = await app.start_web(runtime, config.web or WebSettings(), clock, next_free=True)
+            print(f"The hamster's page: {url}", flush=True)
         if sys.stdin.isatty():
             opened = datetime.fromtimestamp(clock(), tz).strftime("%a %d %b %H:%M")
             print(
@@ -634,6 +637,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--user", default="you", help="your name in the chat")
     p.add_argument("--image-dir", default=".", metavar="DIR", help="where images are saved")
+    p.add_argument(
+        "--no-web",
+        action="store_true",
+        help="don't serve the page (default: 127.0.0.1:8080 or the next free port)",
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="show log messages")
 
     p = add("console", cmd_console, "chat with the bot in the terminal")

@@ -188,3 +188,29 @@ async def hourly_chart(hours: list[tuple[str, float]], *, title: str, units: Uni
 async def race_chart(lines: list[RaceLine], *, title: str, units: Units) -> bytes | None:
     """PNG of the race's cumulative distance lines, or None when matplotlib cannot render."""
     return await _render(draw_race, list(lines), title, units)
+
+
+PREVIEW_SIZE_PX = (1200, 630)  # what Telegram, Discord and Open Graph crawlers show best
+
+
+def draw_preview(title: str, headline: str, lines: Sequence[str]) -> bytes | None:
+    """A link preview card: a title, one big figure and a few lines of text (synchronous)."""
+    loaded = _load()
+    if loaded is None:
+        return None
+    figure_class, canvas_class = loaded
+    width, height = PREVIEW_SIZE_PX
+    figure = figure_class(figsize=(width / DPI, height / DPI), dpi=DPI, facecolor="#fff8ee")
+    canvas_class(figure)
+    figure.text(0.06, 0.80, _plain(title), fontsize=34, color="#5a2d0c", weight="bold")
+    figure.text(0.06, 0.50, _plain(headline), fontsize=64, color=HAMSTER_COLOUR, weight="bold")
+    for index, line in enumerate(lines[:3]):
+        figure.text(0.06, 0.32 - index * 0.09, _plain(line), fontsize=26, color="#3b3b3b")
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=DPI, pil_kwargs={"compress_level": 1})
+    return buffer.getvalue()
+
+
+async def preview_image(title: str, headline: str, lines: list[str]) -> bytes | None:
+    """PNG of a link preview card, or None when matplotlib cannot render."""
+    return await _render(draw_preview, title, headline, list(lines))

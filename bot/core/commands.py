@@ -140,6 +140,8 @@ class BotCore:
         # Called before every command, so answers include what the wheel counted seconds ago
         # (the runtime flushes buffered revolutions; a commit only when there is something new).
         self.before_command: Callable[[], Awaitable[object]] | None = None
+        # Told after every command that succeeded (the public page refreshes the races it shows).
+        self.after_command: Callable[[CommandContext], object] | None = None
         self.charts = charts or {}
         # Per wheel: fastest minute and longest session over settled history (see minute_bests).
         self.minute_bests: dict[int, wheel_stats.MinuteBests] = {}
@@ -192,6 +194,8 @@ class BotCore:
             reply = await spec.handler(self, ctx, args.strip())
         except UserError as err:
             return Reply(str(err), private=True)
+        if self.after_command is not None:
+            self.after_command(ctx)
         return _fit(reply)
 
     # --- shared helpers -------------------------------------------------------------------------
