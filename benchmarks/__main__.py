@@ -17,11 +17,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks import ingest, query, startup, writes
+from benchmarks import ingest, query, startup, web, writes
 
 log = logging.getLogger("benchmarks")
 
-FIGURES = ("ingest", "query", "startup", "writes")
+FIGURES = ("ingest", "query", "startup", "writes", "web")
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +34,9 @@ class Sizes:
     days: int  # writes: simulated days
     years: float = query.YEARS  # query: history in the database
     runs: int = query.RUNS
+    web_clients: int = 200  # web: concurrent clients and open live connections
+    web_requests: int = 20  # web: requests per client per path
+    web_updates: int = 50  # web: revolutions at 5 rev/s while the live connections are open
 
 
 FULL = Sizes(
@@ -41,7 +44,14 @@ FULL = Sizes(
 )
 # About a million notifications; finishes well within two minutes on two cores.
 QUICK = Sizes(
-    nights=28, naive_sample=2000, repetitions=50, naive_repetitions=20, startups=3, days=3
+    nights=28,
+    naive_sample=2000,
+    repetitions=50,
+    naive_repetitions=20,
+    startups=3,
+    days=3,
+    web_requests=5,
+    web_updates=25,
 )
 
 
@@ -51,6 +61,7 @@ class Results:
     query: query.QueryResult | None = None
     startup: startup.StartupResult | None = None
     writes: writes.WritesResult | None = None
+    web: web.WebResult | None = None
 
 
 async def measure(workdir: Path, sizes: Sizes, only: tuple[str, ...]) -> Results:
@@ -75,12 +86,22 @@ async def measure(workdir: Path, sizes: Sizes, only: tuple[str, ...]) -> Results
     if "writes" in only:
         log.info("writes: %d simulated days ...", sizes.days)
         results.writes = await writes.run(workdir, days=sizes.days)
+    if "web" in only:
+        log.info(
+            "web: %d clients, then %d live connections ...", sizes.web_clients, sizes.web_clients
+        )
+        results.web = await web.run(
+            workdir,
+            clients=sizes.web_clients,
+            requests=sizes.web_requests,
+            updates=sizes.web_updates,
+        )
     return results
 
 
 def to_json(results: Results) -> dict:
     """The object of issue 7; a figure that was not measured is null."""
-    out: dict = {"ingest": None, "query": None, "startup": None, "writes": None}
+    out: dict = {"ingest": None, "query": None, "startup": None, "writes": None, "web": None}
     if results.ingest:
         r = results.ingest
         out["ingest"] = {
@@ -106,6 +127,21 @@ def to_json(results: Results) -> dict:
         out["writes"] = {
             "commits_per_hour_running": round(w.commits_per_hour_running, 2),
             "commits_per_hour_idle": round(w.commits_per_hour_idle, 2),
+        }
+    if results.web:
+        b = results.web
+        out["web"] = {
+            "clients": b.clients,
+            "api_hamsters_p95_ms": round(b.hamsters_p95_ms, 2),
+            "page_p95_ms": round(b.page_p95_ms, 2),
+            "live_clients": b.live_clients,
+            "live_updates": b.updates,
+            "live_clients_saw_every_update": b.clients_saw_every_update,
+            "loop_lag_max_ms": round(b.lag_max_ms, 2),
+            "loop_lag_p99_ms": round(b.lag_p99_ms, 2),
+            "quiet_loop_lag_max_ms": round(b.quiet_lag_max_ms, 2),
+            "rss_added_mb": round(b.rss_added_mb, 1),
+            "commits_per_1000_views": round(b.commits_per_1000_views, 2),
         }
     return out
 
@@ -186,6 +222,25 @@ def table(results: Results, seconds: float) -> str:
             f"   budget 0: {_verdict(w.commits_per_hour_idle == 0)}",
             f"  startup hour         {w.startup_commits:>14} commits (connected + baseline)",
             f"  credited             {w.credited:>14,} = truth {w.truth:,}",
+            "",
+        ]
+    if results.web:
+        b = results.web
+        every = b.clients_saw_every_update == b.live_clients
+        lines += [
+            f"web (the public page, a child process; {b.clients} concurrent clients on loopback)",
+            f"  /api/hamsters        p50 {b.hamsters_p50_ms:>7.1f} ms   p95 {b.hamsters_p95_ms:>7.1f} ms",
+            f"  /                    p50 {b.page_p50_ms:>7.1f} ms   p95 {b.page_p95_ms:>7.1f} ms",
+            f"  live                 {b.clients_saw_every_update}/{b.live_clients} clients saw all"
+            f" {b.updates} updates at 5 rev/s: {_verdict(every)}",
+            f"  event-loop lag       max {b.lag_max_ms:>7.1f} ms   p99 {b.lag_p99_ms:>7.1f} ms"
+            f"   budget < 50 ms: {_verdict(b.lag_max_ms < 50)}",
+            f"  lag, nobody watching max {b.quiet_lag_max_ms:>7.1f} ms   p99 {b.quiet_lag_p99_ms:>7.1f} ms"
+            " (the machine itself)",
+            f"  RSS added            {b.rss_added_mb:>14.1f} MB   budget <= 15 MB:"
+            f" {_verdict(b.rss_added_mb <= 15)}",
+            f"  commits              {b.commits_per_1000_views:>14.2f} per 1,000 page views"
+            f" ({b.page_views:,} views)   budget 0: {_verdict(b.commits == 0)}",
             "",
         ]
     return "\n".join(lines)

@@ -23,6 +23,9 @@ TINY = Sizes(
     days=1,
     years=0.05,
     runs=200,
+    web_clients=5,
+    web_requests=2,
+    web_updates=3,
 )
 
 
@@ -52,6 +55,19 @@ async def test_every_figure_at_a_trivial_size(tmp_path: Path) -> None:
                 results.writes.commits_per_hour_running, abs=0.01
             ),
             "commits_per_hour_idle": 0.0,
+        },
+        "web": {
+            "clients": 5,
+            "api_hamsters_p95_ms": pytest.approx(results.web.hamsters_p95_ms, abs=0.01),
+            "page_p95_ms": pytest.approx(results.web.page_p95_ms, abs=0.01),
+            "live_clients": 5,
+            "live_updates": 3,
+            "live_clients_saw_every_update": 5,
+            "loop_lag_max_ms": pytest.approx(results.web.lag_max_ms, abs=0.01),
+            "loop_lag_p99_ms": pytest.approx(results.web.lag_p99_ms, abs=0.01),
+            "quiet_loop_lag_max_ms": pytest.approx(results.web.quiet_lag_max_ms, abs=0.01),
+            "rss_added_mb": pytest.approx(results.web.rss_added_mb, abs=0.1),
+            "commits_per_1000_views": 0.0,
         },
     }
     # Ten hours at 1 Hz, plus every 997th notification delivered twice.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -101,6 +102,8 @@ def test_demo_answers_piped_commands_and_exits_0(tmp_path: Path) -> None:
     assert "All time" in result.stdout
     assert "/help" in result.stdout
     assert (tmp_path / "hamsterbot-demo.db").exists()
+    # The page is served too, on 127.0.0.1:8080 or the next free port.
+    assert re.search(r"The hamster's page: http://127\.0\.0\.1:80[0-9]{2}\n", result.stdout)
 
 
 class Capture:

@@ -371,12 +371,23 @@ async def test_a_viewer_that_falls_behind_is_dropped_not_waited_for(site: Site) 
     wheel = Wheel(site.pipeline, NOW - 7200)
     await site.hub.refresh()
     viewer = site.hub.watch()
+    aborted: list[bool] = []
+    viewer.abort = lambda: aborted.append(True)
     for _ in range(web.QUEUE_SIZE + 5):
         wheel.turn(1)
         await asyncio.sleep(0)  # let each broadcast run; nobody reads the queue
     assert viewer.dropped and site.hub.viewers == 0
     assert viewer.queue.get_nowait() is None
+    assert aborted == [True]  # its connection is closed, so a handler stuck writing ends too
     assert site.pipeline.credited == web.QUEUE_SIZE + 5  # the wheel never waited
+
+
+async def test_heartbeats_reach_every_viewer(site: Site) -> None:
+    await site.hub.refresh()
+    viewer = site.hub.watch()
+    viewer.queue.get_nowait()  # the figures
+    site.hub.heartbeat()
+    assert viewer.queue.get_nowait() == b": still here\n\n"
 
 
 async def test_listener_failure_never_stops_counting(site: Site) -> None:
