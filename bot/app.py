@@ -332,6 +332,7 @@ async def start_web(
     for pipeline in runtime.pipelines.values():
         pipeline.listeners.append(server.hub.credit)
     runtime.core.after_command = lambda ctx: server.hub.race_changed()
+    runtime.core.web_url = settings.public_url or url
     return url
 
 

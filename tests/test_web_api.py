@@ -57,6 +57,7 @@ class Site:
         self.hub = web.LiveHub(self.reads, race_debounce=0.0)
         pipeline.listeners.append(self.hub.credit)
         core.after_command = lambda ctx: self.hub.race_changed()
+        core.web_url = "https://hamster.example"
         self.app = web.build_app(
             self.reads, units="km", public_url="https://hamster.example", hub=self.hub
         )
@@ -306,6 +307,50 @@ async def test_race_link_shape_unknown_and_revoked(site: Site, client: TestClien
     assert await chat_store.revoke_web_link(site.db, chat.id)
     assert (await client.get(f"/r/{token}")).status == 404
     assert (await client.get(f"/api/race/{token}")).status == 404
+
+
+def at_now(**kwargs: object):
+    return make_ctx(datetime.fromtimestamp(NOW, UTC), **kwargs)  # type: ignore[arg-type]
+
+
+async def test_web_command_makes_and_revokes_links(site: Site, client: TestClient) -> None:
+    refused = await site.core.dispatch(at_now(admin=False), "web", "")
+    assert refused.private and "admins" in refused.text
+    assert await site.db.fetchall("SELECT * FROM web_links") == []
+    assert (await site.core.dispatch(at_now(admin=True), "web", "sideways")).private
+    reply = await site.core.dispatch(at_now(admin=True), "web", "")
+    match = re.search(r"https://hamster\.example/r/([A-Za-z0-9_-]+)", reply.text)
+    assert match, reply.text
+    token = match.group(1)
+    assert len(token) >= 22  # >= 128 bits in URL-safe base64
+    assert (await client.get(f"/r/{token}")).status == 200
+    again = await site.core.dispatch(at_now(admin=True), "web", "")
+    new_match = re.search(r"/r/([A-Za-z0-9_-]+)", again.text)
+    assert new_match
+    new = new_match.group(1)
+    assert new != token
+    assert (await client.get(f"/r/{token}")).status == 404  # the old link stops working
+    assert (await client.get(f"/r/{new}")).status == 200
+    assert (await site.core.dispatch(at_now(admin=False), "web", "off")).private
+    assert (await client.get(f"/r/{new}")).status == 200
+    off = await site.core.dispatch(at_now(admin=True), "web", "off")
+    assert "off" in off.text and not off.private
+    assert (await client.get(f"/r/{new}")).status == 404
+    assert (await site.core.dispatch(at_now(admin=True), "web", "off")).private  # nothing to stop
+    # Another chat's link never shows this chat's runs.
+    await site.core.dispatch(at_now(admin=True), "logrun", "3 km")
+    other = await site.core.dispatch(at_now(admin=True, chat="group-2"), "web", "")
+    other_match = re.search(r"/r/([A-Za-z0-9_-]+)", other.text)
+    assert other_match
+    body = await (await client.get(f"/api/race/{other_match.group(1)}")).json()
+    assert [e["kind"] for e in body["standings"]] == ["hamster"]
+
+
+async def test_web_command_without_a_page_says_so(site: Site) -> None:
+    site.core.web_url = None
+    reply = await site.core.dispatch(at_now(admin=True), "web", "")
+    assert reply.private and "[web]" in reply.text
+    assert await site.db.fetchall("SELECT * FROM web_links") == []
 
 
 async def test_tokens_are_stored_hashed(site: Site) -> None:

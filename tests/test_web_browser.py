@@ -22,7 +22,6 @@ from bot import app
 from bot import config as config_module
 from bot.core.commands import CommandContext
 from sensors.csc import encode_csc_measurement
-from storage import chats as chat_store
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -197,11 +196,12 @@ async def test_the_form_answers(browser: Any, runtime: app.Runtime) -> None:
 async def test_a_chats_race_link_live_then_revoked(browser: Any, runtime: app.Runtime) -> None:
     assert runtime.config.web is not None
     url = await app.start_web(runtime, runtime.config.web)
-    chat = await chat_store.ensure_chat(runtime.db, "console", "friends", time.time())
-    token = "T" * 32
-    await chat_store.set_web_link(runtime.db, chat.id, token, time.time())
+    reply = await runtime.core.dispatch(ctx(), "web", "")
+    link = next(word for word in reply.text.split() if "/r/" in word)
+    assert link.startswith(url + "/r/"), reply.text
+    token = link.rsplit("/", 1)[1]
     page = Page(browser)
-    await page.open(f"{url}/r/{token}")
+    await page.open(link)
     await page.wait_for(lambda d: d.execute_script("return document.body.dataset.live === 'on'"))
     assert "Alice" not in await page.text()
     # A run logged in that chat appears on the open page.
@@ -214,8 +214,7 @@ async def test_a_chats_race_link_live_then_revoked(browser: Any, runtime: app.Ru
     )
     assert "4.00 km" in row
     # Revoked: the open page turns into the not-found page, and the link answers 404.
-    await chat_store.revoke_web_link(runtime.db, chat.id)
-    runtime.core.after_command(ctx())  # type: ignore[misc]
+    assert "off" in (await runtime.core.dispatch(ctx(), "web", "off")).text
     await page.wait_for(lambda d: "Nothing here" in d.find_element("tag name", "h1").text)
     await page.open(f"{url}/api/race/{token}")
     assert "not found" in await page.text()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
@@ -142,6 +143,8 @@ class BotCore:
         self.before_command: Callable[[], Awaitable[object]] | None = None
         # Told after every command that succeeded (the public page refreshes the races it shows).
         self.after_command: Callable[[CommandContext], object] | None = None
+        # Where the public page is (its public_url, else the address it listens on); None: not served.
+        self.web_url: str | None = None
         self.charts = charts or {}
         # Per wheel: fastest minute and longest session over settled history (see minute_bests).
         self.minute_bests: dict[int, wheel_stats.MinuteBests] = {}
@@ -744,3 +747,36 @@ async def settings_(core: BotCore, ctx: CommandContext, args: str) -> Reply:
         core.db, chat.id, summary_time=clock.strftime("%H:%M"), summary_enabled=1
     )
     return Reply(f"👍 The morning report comes at {clock:%H:%M} ({settings.timezone}).")
+
+
+@command(
+    "web",
+    "/web [off]",
+    "share this chat's race as a live web page; /web off stops it",
+    admin_only=True,
+)
+async def web_link(core: BotCore, ctx: CommandContext, args: str) -> Reply:
+    if not (ctx.is_admin or ctx.is_private):
+        raise UserError("Only the chat's admins can share the race page or turn it off.")
+    word = args.casefold()
+    if word not in ("", "off"):
+        raise UserError("Try /web for a link to this chat's race, or /web off to stop sharing it.")
+    if word == "off":
+        chat = await chat_store.get_chat(core.db, ctx.platform, ctx.chat_id)
+        if chat is None or not await chat_store.revoke_web_link(core.db, chat.id):
+            return Reply(
+                "This chat's race isn't shared, so there's nothing to turn off.", private=True
+            )
+        return Reply("🔒 The race page is off: its link no longer works. /web makes a new one.")
+    if core.web_url is None:
+        raise UserError(
+            "The web page isn't running: add a [web] section with public_url to the bot's config."
+        )
+    chat, _ = await core.chat_settings(ctx)
+    token = secrets.token_urlsafe(24)  # 192 random bits
+    await chat_store.set_web_link(core.db, chat.id, token, ctx.now.timestamp())
+    return Reply(
+        f"🌐 This chat's race, live: {core.web_url.rstrip('/')}/r/{token}\n"
+        "Anyone with the link can see it (the names and distances of this chat's runs). "
+        "/web off stops it; /web again makes a new link and the old one stops working."
+    )
