@@ -740,8 +740,8 @@ class WheelLink:
             return
         self._feature_logged = True
         if not feature.wheel_revolution_data:
-            log.warning(
-                "%s: the sensor says it reports no wheel revolutions (is it in cadence mode?)",
+            log.info(
+                "%s: CSC sensor in cadence mode (crank data only): counting its crank revolutions",
                 self.target.name,
             )
         else:

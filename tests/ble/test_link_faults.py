@@ -160,3 +160,19 @@ async def test_a_quiet_link_that_fails_the_check_is_rebuilt(
         await r.turn(4)
         assert await r.total() == 8
         assert device.connect_calls == 2
+
+
+async def test_a_cadence_mode_sensor_counts_over_the_link_through_the_16_bit_wrap(
+    fake_bluez: FakeBluez, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake_bluez.add_device(WHEEL, name="BK467", csc_feature=0x0002)  # crank data only
+    caplog.set_level(logging.INFO, logger="sensors.ble")
+    async with rig(fake_bluez, tmp_path) as r:
+        r.encode = lambda counter: encode_csc_measurement(None, crank_revolutions=counter)
+        r.counter = 65_520
+        await r.subscribed()
+        await r.turn(1)
+        await r.turn(40)  # 65,521 ... 65,535, 0 ... 24
+        assert r.pipeline.malformed == 0
+        assert await r.total() == 40
+    assert "cadence mode" in caplog.text
