@@ -21,7 +21,7 @@ import aiosqlite
 
 from bot.config import HamsterConfig
 from bot.wheels import WheelPipeline, counter_settings
-from sensors.capture import HEADER, CaptureProblem, format_line, read_capture
+from sensors.capture import HEADER, CaptureProblem, format_line, open_capture, read_capture
 from sensors.counter import CounterState, RevolutionCounter
 from sensors.csc import encode_csc_measurement, read_counter
 from sensors.simulated import initial_counter, night_window, plan_night, revolutions_between
@@ -157,7 +157,7 @@ async def replay(
     pipeline = await WheelPipeline.open(db, BENCH_HAMSTER)
     next_flush = -math.inf
     next_pause = pause_every if pause is not None and pause_every > 0 else -1
-    with capture.path.open(encoding="utf-8", newline="") as handle:
+    with open_capture(capture.path) as handle:
         for item in read_capture(handle):
             if isinstance(item, CaptureProblem):
                 raise AssertionError(f"synthetic capture has a bad line: {item}")
@@ -183,7 +183,7 @@ def _counted(capture: Capture, sample: int) -> Iterator[tuple[float, int, int]]:
     """``(at, raw, revolutions credited)`` for the first ``sample`` notifications, decoded and counted."""
     counter = RevolutionCounter(counter_settings(BENCH_HAMSTER), CounterState(None, None, None))
     done = 0
-    with capture.path.open(encoding="utf-8", newline="") as handle:
+    with open_capture(capture.path) as handle:
         for item in read_capture(handle):
             if isinstance(item, CaptureProblem) or done >= sample:
                 return

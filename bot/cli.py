@@ -158,7 +158,7 @@ async def cmd_say(args: argparse.Namespace) -> int:
 
 async def cmd_replay(args: argparse.Namespace) -> int:
     from bot.wheels import WheelPipeline
-    from sensors.capture import CaptureProblem, read_capture
+    from sensors.capture import CaptureProblem, open_capture, read_capture
     from storage.db import Database
 
     config = _config(args)
@@ -171,7 +171,7 @@ async def cmd_replay(args: argparse.Namespace) -> int:
     db = await Database.open(config.bot.database)
     try:
         # replay is a one-shot CLI run: nothing else shares this loop, so blocking reads are fine.
-        handle = path.open(encoding="utf-8", errors="replace", newline="")  # noqa: ASYNC230
+        handle = open_capture(path)
     except OSError as err:
         await db.close()
         raise UsageError(f"{path}: cannot read it ({err.strerror})") from None

@@ -44,6 +44,10 @@ _LOGGER = logging.getLogger(__name__)
 HEADER = "received_at,payload_hex"
 _HEADER_FIELDS = ("received_at", "payload_hex")
 _HEX_SEPARATORS = str.maketrans("", "", " :-\t")
+#: The longest a notification can be (an ATT value is at most 512 bytes), in hex with separators.
+MAX_PAYLOAD_FIELD = 512 * 3
+#: How much of a bad field a problem message shows: a 50 MB line must not become 50 MB of stderr.
+SHOWN_CHARS = 40
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +90,19 @@ class _BadLine(ValueError):
     pass
 
 
+def shown(text: str, limit: int = SHOWN_CHARS) -> str:
+    """``text`` quoted for a message, cut to ``limit`` characters with the full length said."""
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit]!r}… ({len(text):,} characters)"
+
+
+def open_capture(path: Path) -> TextIO:
+    """Open a capture for :func:`read_capture`: lines end at "\n" only (a stray "\r" inside a line
+    stays in it, so later line numbers stay right), and undecodable bytes never stop reading."""
+    return path.open(encoding="utf-8", errors="replace", newline="\n")
+
+
 def _split(text: str) -> list[str]:
     # Lines as CaptureWriter writes them need no CSV machinery, and a replay reads millions of them
     # (benchmarks/ingest.py); csv.reader would split them identically.
@@ -112,13 +129,13 @@ def parse_received_at(field: str) -> float:
         pass
     else:
         if not math.isfinite(value):
-            raise _BadLine(f"received_at is not a finite number: {text!r}")
+            raise _BadLine(f"received_at is not a finite number: {shown(text)}")
         return value
     try:
         moment = datetime.fromisoformat(text)
     except ValueError as exc:
         raise _BadLine(
-            f"received_at is neither epoch seconds nor an ISO 8601 time: {text!r}"
+            f"received_at is neither epoch seconds nor an ISO 8601 time: {shown(text)}"
         ) from exc
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
@@ -130,13 +147,18 @@ def parse_payload_hex(field: str) -> bytes:
 
     Raises ValueError when it is not an even number of hex digits.
     """
+    if len(field) > MAX_PAYLOAD_FIELD and len(field.strip()) > MAX_PAYLOAD_FIELD:
+        raise _BadLine(
+            f"payload_hex is {len(field.strip()):,} characters long, more than any notification: "
+            f"{shown(field.strip())}"
+        )
     digits = field.strip().translate(_HEX_SEPARATORS)
     if len(digits) % 2:
-        raise _BadLine(f"payload_hex has an odd number of hex digits: {field.strip()!r}")
+        raise _BadLine(f"payload_hex has an odd number of hex digits: {shown(field.strip())}")
     try:
         return bytes.fromhex(digits)
     except ValueError as exc:
-        raise _BadLine(f"payload_hex is not hex: {field.strip()!r}") from exc
+        raise _BadLine(f"payload_hex is not hex: {shown(field.strip())}") from exc
 
 
 def _parse_data(line_no: int, text: str) -> CaptureLine:
@@ -193,7 +215,13 @@ def read_capture(lines: Iterable[str]) -> Iterator[CaptureLine | CaptureProblem]
         # the hex, hence isalnum(); float() skips the same whitespace as strip(), except line
         # breaks, which csv refuses; quotes and NUL never survive float().
         at_text, comma, hex_text = text.partition(",")
-        if comma and hex_text.isalnum() and "\r" not in at_text and "\n" not in at_text:
+        if (
+            comma
+            and len(hex_text) <= MAX_PAYLOAD_FIELD
+            and hex_text.isalnum()
+            and "\r" not in at_text
+            and "\n" not in at_text
+        ):
             try:
                 at = float(at_text)
                 payload = bytes.fromhex(hex_text)

@@ -12,6 +12,7 @@ from sensors.capture import (
     CaptureLine,
     CaptureProblem,
     CaptureWriter,
+    open_capture,
     parse_payload_hex,
     parse_received_at,
     read_capture,
@@ -22,7 +23,7 @@ CSC_B = bytes.fromhex("01ea03000010a4")
 
 
 def _read_file(path: Path) -> list[CaptureLine | CaptureProblem]:
-    with path.open(encoding="utf-8", newline="") as lines:
+    with open_capture(path) as lines:
         return list(read_capture(lines))
 
 
@@ -258,3 +259,34 @@ def test_random_lines_read_directly_match_the_long_way() -> None:
     for _ in range(5000):
         line = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 12)))
         assert list(read_capture([HEADER, line])) == _read_the_long_way(line), repr(line)
+
+
+def test_a_huge_bad_line_is_reported_in_a_few_words(tmp_path: Path) -> None:
+    path = tmp_path / "huge.csv"
+    junk = "zz" * 5_000_000  # a 10 MB line that is not hex
+    path.write_text(f"{HEADER}\n1764453600.0,{junk}\n1764453600.0,{'q' * 50}\n1764453601.0,0101\n")
+    with open_capture(path) as handle:
+        found = list(read_capture(handle))
+    problems = [item for item in found if isinstance(item, CaptureProblem)]
+    assert [p.line_no for p in problems] == [2, 3]
+    assert all(len(p.reason) < 200 for p in problems)
+    assert "10,000,000 characters" in problems[0].reason
+    assert "50 characters" in problems[1].reason
+    assert [item.line_no for item in found if isinstance(item, CaptureLine)] == [4]
+
+
+def test_a_stray_carriage_return_keeps_later_line_numbers(tmp_path: Path) -> None:
+    path = tmp_path / "cr.csv"
+    # Line 3 has a bare "\r" inside it; lines end in "\r\n" elsewhere (a Windows editor).
+    path.write_bytes(
+        b"received_at,payload_hex\r\n1764453600.0,0101\r\n1764453601.0,01\r02\r\n"
+        b"1764453602.0,zz\r\n1764453603.0,0103\r\n"
+    )
+    with open_capture(path) as handle:
+        found = list(read_capture(handle))
+    assert [(type(i).__name__, i.line_no) for i in found] == [
+        ("CaptureLine", 2),
+        ("CaptureProblem", 3),
+        ("CaptureProblem", 4),
+        ("CaptureLine", 5),
+    ]
