@@ -15,7 +15,7 @@ import os
 import sqlite3
 import sys
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn
@@ -157,6 +157,7 @@ async def cmd_say(args: argparse.Namespace) -> int:
 
 
 async def cmd_replay(args: argparse.Namespace) -> int:
+    from bot.progress import Progress
     from bot.wheels import WheelPipeline
     from sensors.capture import CaptureProblem, open_capture, read_capture
     from storage.db import Database
@@ -183,12 +184,23 @@ async def cmd_replay(args: argparse.Namespace) -> int:
         # replay idempotent instead of letting old counter values look like a sensor reset.
         counted_until = pipeline.counter.state.last_at
         next_flush = -math.inf
-        with handle:
-            for item in read_capture(handle):
+        read = 0  # characters read so far, for the progress bar (about bytes: captures are ASCII)
+
+        def counted(lines: Iterable[str]) -> Iterator[str]:
+            nonlocal read
+            for line in lines:
+                read += len(line)
+                yield line
+
+        with handle, Progress(_size(path), "notifications") as progress:
+            for item in read_capture(counted(handle)):
                 if isinstance(item, CaptureProblem):
                     problems += 1
+                    progress.erase()
                     print(f"{path}:{item.line_no}: skipped: {item.reason}", file=sys.stderr)
                     continue
+                if not fed & 0xFFF:
+                    progress.update(read, fed)
                 if counted_until is not None and item.received_at <= counted_until:
                     stale += 1
                     continue
@@ -210,6 +222,13 @@ async def cmd_replay(args: argparse.Namespace) -> int:
     if stale:
         print(f"{stale} notifications from before the wheel's last reading were already counted.")
     return EXIT_OK
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 def _parse_when(text: str | None, tz: ZoneInfo, flag: str) -> float | None:
