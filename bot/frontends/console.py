@@ -6,14 +6,15 @@ import asyncio
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
-from bot.core.commands import BotCore, CommandContext, Reply
+from bot.core.commands import COMMANDS, BotCore, CommandContext, Reply
 
 PLATFORM = "console"
+PROMPT = "> "
 
 
 def context(
@@ -31,11 +32,19 @@ def context(
 
 
 async def answer(core: BotCore, ctx: CommandContext, text: str) -> Reply | None:
-    """One line of chat. A bare command word works too: ``race week`` means ``/race week``."""
+    """One line of chat. A bare command word works too: ``race week`` means ``/race week``; other
+    plain text gets a pointer to the commands, not "I don't know /hello"."""
     text = text.strip()
     if not text:
         return None
     if not text.startswith("/"):
+        word = text.split(maxsplit=1)[0].lower()
+        if word not in COMMANDS:
+            return Reply(
+                "I only understand commands: they start with /, like /race or /logrun 5 km. "
+                "/help lists them all.",
+                private=True,
+            )
         text = "/" + text
     return await core.handle_text(ctx, text)
 
@@ -77,16 +86,33 @@ def render(reply: Reply, image_dir: Path, now: float) -> str:
     return text
 
 
-async def _stdin_lines(stream: TextIO) -> asyncio.Queue[str | None]:
-    """Lines from a blocking stream, read in a daemon thread so Ctrl-C never waits for Enter."""
+async def _stdin_lines(
+    stream: TextIO, prompt_ready: threading.Event | None = None
+) -> asyncio.Queue[str | None]:
+    """Lines from a blocking stream, read in a daemon thread so Ctrl-C never waits for Enter.
+
+    With ``prompt_ready`` the lines come from ``input()`` with readline's line editing and history
+    (arrow keys, Ctrl-R), each prompt shown once the previous answer is printed (the event is set).
+    """
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[str | None] = asyncio.Queue()
 
+    def lines() -> Iterator[str]:
+        if prompt_ready is None:
+            yield from stream
+            return
+        while prompt_ready.wait():
+            prompt_ready.clear()
+            try:
+                yield input(PROMPT) + "\n"
+            except EOFError:
+                return
+
     def pump() -> None:
         try:
-            for line in stream:
+            for line in lines():
                 loop.call_soon_threadsafe(queue.put_nowait, line)
-        except (OSError, ValueError):
+        except (OSError, ValueError, RuntimeError):
             pass
         finally:
             try:
@@ -96,6 +122,17 @@ async def _stdin_lines(stream: TextIO) -> asyncio.Queue[str | None]:
 
     threading.Thread(target=pump, name="console-stdin", daemon=True).start()
     return queue
+
+
+def _line_editing(stdin: TextIO, stdout: TextIO) -> bool:
+    """readline's line editing for ``input()``, when both ends are this terminal and it exists."""
+    if not (stdin is sys.stdin and stdout is sys.stdout and stdin.isatty() and stdout.isatty()):
+        return False
+    try:
+        import readline  # noqa: F401  (importing it is what gives input() line editing)
+    except ImportError:  # not on every platform (Windows without pyreadline)
+        return False
+    return True
 
 
 async def run_console(
@@ -119,10 +156,13 @@ async def run_console(
             "Type /help, Ctrl-D to quit.",
             file=stdout,
         )
-    lines = await _stdin_lines(stdin)
+    prompt_ready = threading.Event() if _line_editing(stdin, stdout) else None
+    lines = await _stdin_lines(stdin, prompt_ready)
     while True:
-        if interactive:
-            print("> ", end="", file=stdout, flush=True)
+        if prompt_ready is not None:
+            prompt_ready.set()
+        elif interactive:
+            print(PROMPT, end="", file=stdout, flush=True)
         line = await lines.get()
         if line is None:
             break

@@ -1,0 +1,81 @@
+"""The terminal chat as a person uses it: a real terminal (pty), line editing, plain words."""
+
+from __future__ import annotations
+
+import os
+import pty
+import select
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class Terminal:
+    """``hamsterbot console`` on a pseudo-terminal: type keys, read what the screen shows."""
+
+    def __init__(self, cwd: Path) -> None:
+        self.controller, terminal = pty.openpty()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "bot", "console", "--db", "t.db"],
+            cwd=cwd,
+            stdin=terminal,
+            stdout=terminal,
+            stderr=terminal,
+            env={**os.environ, "TZ": "UTC", "PYTHONPATH": str(ROOT), "TERM": "xterm"},
+            close_fds=True,
+        )
+        os.close(terminal)
+        self.screen = ""
+
+    def wait_for(self, text: str, after: int = 0) -> int:
+        """Read until ``text`` shows after position ``after``; returns where it ends."""
+        while text not in self.screen[after:]:
+            ready, _, _ = select.select([self.controller], [], [], 60)
+            assert ready, f"waited a minute for {text!r}; the screen shows:\n{self.screen}"
+            self.screen += os.read(self.controller, 65536).decode(errors="replace")
+        return self.screen.index(text, after) + len(text)
+
+    def type(self, keys: str) -> None:
+        os.write(self.controller, keys.encode())
+
+    def close(self) -> int:
+        self.type("\x04")  # Ctrl-D
+        try:
+            code = self.process.wait(timeout=60)
+        finally:
+            os.close(self.controller)
+        return code
+
+
+LEFT, UP = "\x1b[D", "\x1b[A"
+
+
+def test_console_has_line_editing_and_history(tmp_path: Path) -> None:
+    term = Terminal(tmp_path)
+    try:
+        at = term.wait_for("> ")
+        # "race" typed, the cursor moved back to the start, "/" put in front: "/race".
+        term.type("race" + LEFT * 4 + "/\r")
+        at = term.wait_for("Race, this week", at)
+        at = term.wait_for("> ", at)
+        term.type(UP + "\r")  # the last line again, from the history
+        at = term.wait_for("Race, this week", at)
+        term.wait_for("> ", at)
+    finally:
+        assert term.close() == 0
+
+
+def test_plain_words_point_to_the_commands(tmp_path: Path) -> None:
+    term = Terminal(tmp_path)
+    try:
+        at = term.wait_for("> ")
+        term.type("hello\r")
+        at = term.wait_for("/help lists them all", at)
+        assert "I don't know /hello" not in term.screen
+        term.type("race\r")  # a bare command word is still a command
+        at = term.wait_for("Race, this week", at)
+        term.wait_for("> ", at)
+    finally:
+        assert term.close() == 0
