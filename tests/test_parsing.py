@@ -824,3 +824,53 @@ def test_since_accepts_day_words() -> None:
     period = parse_period("since monday", now=NOW)
     assert period.start.timestamp() == local(2026, 11, 23).timestamp()
     assert period.end == NOW
+
+
+# --- dates in words (issue 16) ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "day", "duration"),
+    [
+        ("5 km 25:30 last tuesday", date(2026, 11, 24), 1530.0),  # TODAY is a Sunday
+        ("5 km last sunday", date(2026, 11, 22), None),  # "last": never today itself
+        ("5 km sunday", TODAY, None),
+        ("5 km 25:30 28 nov", date(2026, 11, 28), 1530.0),
+        ("5 km 28 November 25:30", date(2026, 11, 28), 1530.0),
+        ("5 km nov 28", date(2026, 11, 28), None),
+        ("5 km 28th nov 2026", date(2026, 11, 28), None),
+        ("5 km 1 dec", date(2025, 12, 1), None),  # no year: the latest one so far
+        ("5 km 25 min", TODAY, 1500.0),  # "min" is no month
+        ("5 km 1h05m 2026-11-20", date(2026, 11, 20), 3900.0),
+    ],
+)
+def test_logrun_reads_dates_in_words(args: str, day: date, duration: float | None) -> None:
+    entry = parse_logrun(args, default_units="km", today=TODAY)
+    assert (entry.day, entry.duration_s) == (day, duration)
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        ("5 km 11/30", "like 30 Nov"),
+        ("5 km 25:30 1/2", "Is it 1 Feb or 2 Jan?"),
+        ("5 km 30.11.", "like 30 Nov"),
+        ("5 km 31 feb", "isn't a real date"),
+        ("5 km 12/14/2026", "like 14 Dec 2026"),
+    ],
+)
+def test_numeric_dates_are_refused_with_a_hint(args: str, said: str) -> None:
+    with pytest.raises(UserError, match="") as caught:
+        parse_logrun(args, default_units="km", today=TODAY)
+    assert said in str(caught.value)
+    assert "time I can read" not in str(caught.value)  # the date is blamed, not the time
+
+
+def test_periods_take_dates_in_words() -> None:
+    now = datetime(2026, 11, 29, 12, tzinfo=ZoneInfo("Europe/London"))
+    assert parse_period("since 20 nov", now=now).key == "since:2026-11-20"
+    assert parse_period("since last monday", now=now).key == "since:2026-11-23"
+    # A range's end without a year is the first one after its start, across New Year too.
+    assert parse_period("28 dec..3 jan", now=now).key == "range:2025-12-28..2026-01-03"
+    with pytest.raises(UserError, match="day/month or month/day"):
+        parse_period("since 11/20", now=now)

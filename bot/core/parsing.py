@@ -280,20 +280,74 @@ for _index, _names in enumerate(
     )
 ):
     _WEEKDAYS.update(dict.fromkeys(_names, _index))
+_MONTHS: dict[str, int] = {}
+for _index, _names in enumerate(
+    (
+        ("january", "jan"),
+        ("february", "feb"),
+        ("march", "mar"),
+        ("april", "apr"),
+        ("may",),
+        ("june", "jun"),
+        ("july", "jul"),
+        ("august", "aug"),
+        ("september", "sep", "sept"),
+        ("october", "oct"),
+        ("november", "nov"),
+        ("december", "dec"),
+    ),
+    start=1,
+):
+    _MONTHS.update(dict.fromkeys(_names, _index))
 _ISO_DAY = re.compile(r"^(?P<y>[0-9]{4})-(?P<m>[0-9]{1,2})-(?P<d>[0-9]{1,2})$")
-_DAY_EXAMPLE = "Try: today, yesterday, monday or 2026-11-28"
+# "30 nov", "30th november 2026", "nov 30", "nov 30, 2026"
+_DAY_MONTH = re.compile(
+    r"^(?:(?P<d1>[0-9]{1,2})(?:st|nd|rd|th)? (?P<m1>[a-z]+)"
+    r"|(?P<m2>[a-z]+) (?P<d2>[0-9]{1,2})(?:st|nd|rd|th)?),?(?: (?P<y>[0-9]{4}))?$"
+)
+# "11/30", "30.11.", "1/2/2026": whether the day or the month comes first differs by country.
+_NUMERIC_DAY = re.compile(
+    r"^(?P<a>[0-9]{1,2})[/.](?P<b>[0-9]{1,2})(?:[/.](?P<y>[0-9]{4}|[0-9]{2}))?\.?$"
+)
+_LAST_WEEKDAY = re.compile(r"^last (?P<weekday>[a-z]+)$")
+_DAY_EXAMPLE = "Try: today, yesterday, monday, last tuesday, 28 nov or 2026-11-28"
 
 
-def _looks_like_day(token: str) -> bool:
-    return (
-        token in ("today", "yesterday", "tomorrow")
-        or token in _WEEKDAYS
-        or bool(_ISO_DAY.match(token))
+def _looks_like_day(text: str) -> bool:
+    """Whether ``text`` is meant as a day (an unclear one too, so the reply is about the date)."""
+    if text in ("today", "yesterday", "tomorrow") or text in _WEEKDAYS:
+        return True
+    if _ISO_DAY.match(text) or _NUMERIC_DAY.match(text):
+        return True
+    last = _LAST_WEEKDAY.match(text)
+    if last:
+        return last["weekday"] in _WEEKDAYS
+    named = _DAY_MONTH.match(text)
+    return bool(named and (named["m1"] or named["m2"]) in _MONTHS)
+
+
+def _month_name(month: int) -> str:
+    return date(2000, month, 1).strftime("%b")
+
+
+def _ambiguous(text: str, a: int, b: int, year: str | None, example: str) -> UserError:
+    readings = [f"{d} {_month_name(m)}" for d, m in ((a, b), (b, a)) if 1 <= m <= 12 and d <= 31]
+    readings = list(dict.fromkeys(readings))  # 5/5 reads the same both ways
+    suffix = f" {year}" if year else ""
+    if len(readings) == 1:
+        hint = f"Write it with the month's name, like {readings[0]}{suffix}, or as YYYY-MM-DD."
+    elif readings:
+        hint = f"Is it {readings[0]}{suffix} or {readings[1]}{suffix}? Write the month's name."
+    else:
+        return UserError(f"{_quote(text)} isn't a real date. {example}")
+    return UserError(
+        f"I can't tell whether {_quote(text)} is day/month or month/day. {hint} {example}"
     )
 
 
-def _read_day(text: str, today: date, example: str) -> date:
-    """A day word or ISO date, without range checks."""
+def _read_day(text: str, today: date, example: str, *, after: date | None = None) -> date:
+    """A day word or date, without range checks. A day and month without a year is the latest
+    one up to ``today``, or with ``after`` the first one from then on (a range's end)."""
     if text == "today":
         return today
     if text == "yesterday":
@@ -302,13 +356,50 @@ def _read_day(text: str, today: date, example: str) -> date:
         return today + timedelta(days=1)
     if text in _WEEKDAYS:
         return today - timedelta(days=(today.weekday() - _WEEKDAYS[text]) % 7)
+    last = _LAST_WEEKDAY.match(text)
+    if last and last["weekday"] in _WEEKDAYS:  # the one before today, never today itself
+        return today - timedelta(days=(today.weekday() - _WEEKDAYS[last["weekday"]] - 1) % 7 + 1)
     iso = _ISO_DAY.match(text)
     if iso:
         try:
             return date(int(iso["y"]), int(iso["m"]), int(iso["d"]))
         except ValueError:
             raise UserError(f"{_quote(text)} isn't a real date. {example}") from None
+    numeric = _NUMERIC_DAY.match(text)
+    if numeric:
+        raise _ambiguous(text, int(numeric["a"]), int(numeric["b"]), numeric["y"], example)
+    named = _DAY_MONTH.match(text)
+    if named and (named["m1"] or named["m2"]) in _MONTHS:
+        month = _MONTHS[named["m1"] or named["m2"]]
+        day = int(named["d1"] or named["d2"])
+        return _day_of_month(text, day, month, named["y"], today, after, example)
     raise UserError(f"I couldn't read the date {_quote(text)}. {example}")
+
+
+def _day_of_month(
+    text: str,
+    day: int,
+    month: int,
+    year: str | None,
+    today: date,
+    after: date | None,
+    example: str,
+) -> date:
+    try:
+        if year:
+            return date(int(year), month, day)
+        date(2000, month, day)  # a real day in a leap year: 29 feb is fine
+    except ValueError:
+        raise UserError(f"{_quote(text)} isn't a real date. {example}") from None
+    anchor = after or today
+    for offset in (0, 1, 2, 3, 4) if after else (0, -1, -2, -3, -4):
+        try:
+            found = date(anchor.year + offset, month, day)
+        except ValueError:  # 29 feb in a year without it
+            continue
+        if (after and found >= after) or (not after and found <= today):
+            return found
+    raise UserError(f"{_quote(text)} isn't a real date. {example}")  # pragma: no cover
 
 
 def _one_year_before(day: date) -> date:
@@ -351,12 +442,15 @@ def parse_logrun(args: str, *, default_units: Units, today: date) -> RunEntry:
     distance_m, rest = _take_distance(text, default_units, example)
     tokens = rest.split(" ") if rest else []
     day = today
-    if tokens and _looks_like_day(tokens[0]):
-        day = _check_day(_read_day(tokens[0], today, example), today, tokens[0], example)
-        tokens = tokens[1:]
-    elif tokens and _looks_like_day(tokens[-1]):
-        day = _check_day(_read_day(tokens[-1], today, example), today, tokens[-1], example)
-        tokens = tokens[:-1]
+    # The date comes last or first, and may be several words ("last tuesday", "30 nov 2026").
+    spans = [(tokens[-n:], tokens[:-n]) for n in (3, 2, 1)]
+    spans += [(tokens[:n], tokens[n:]) for n in (3, 2, 1)]
+    for words, others in spans:
+        shown = " ".join(words)
+        if len(words) <= len(tokens) and _looks_like_day(shown):
+            day = _check_day(_read_day(shown, today, example), today, shown, example)
+            tokens = others
+            break
     duration_s = None
     if tokens:
         shown = " ".join(tokens)
@@ -387,9 +481,9 @@ PERIOD_HELP = (
 DEFAULT_SUMMARY_TIME = time(8, 0)
 _EPOCH_DAY = date(1970, 1, 1)
 _ROLLING = re.compile(r"^(?:(?:last|past) )?(?P<n>[0-9]{1,4}) ?(?:d|day|days)$")
-_SINCE = re.compile(r"^since (?P<day>\S+)$")
-_RANGE = re.compile(r"^(?P<a>[^ .]+) ?\.\. ?(?P<b>[^ .]+)$")
-_PERIOD_EXAMPLE = "Try: week, last month, since 2026-11-01 or 2026-11-01..2026-11-15"
+_SINCE = re.compile(r"^since (?P<day>.+)$")
+_RANGE = re.compile(r"^(?P<a>[^.]+?) ?\.\. ?(?P<b>[^.]+)$")
+_PERIOD_EXAMPLE = "Try: week, last month, since 1 nov or 2026-11-01..2026-11-15"
 _ALIASES = {
     "today": "today",
     "yesterday": "yesterday",
@@ -458,8 +552,10 @@ def _tonight(now: datetime, summary_time: time) -> Period:
     return Period("tonight", label, start, end)
 
 
-def _period_day(text: str, today: date, *, future_ok: bool = False) -> date:
-    day = _read_day(text, today, _PERIOD_EXAMPLE)
+def _period_day(
+    text: str, today: date, *, future_ok: bool = False, after: date | None = None
+) -> date:
+    day = _read_day(text, today, _PERIOD_EXAMPLE, after=after)
     # A range may run past today (it just has nothing in it yet), but not absurdly far.
     if day > (today.replace(month=12, day=31) + timedelta(days=366) if future_ok else today):
         raise UserError(f"{_quote(text)} is in the future. {_PERIOD_EXAMPLE}")
@@ -528,7 +624,7 @@ def parse_period(
     span = _RANGE.match(text)
     if span:
         first = _period_day(span["a"], today)
-        last = _period_day(span["b"], today, future_ok=True)
+        last = _period_day(span["b"], today, future_ok=True, after=first)
         if last < first:
             raise UserError(f"The range {_quote(text)} ends before it starts. {_PERIOD_EXAMPLE}")
         key = f"range:{first.isoformat()}..{last.isoformat()}"
