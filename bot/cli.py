@@ -366,8 +366,15 @@ async def cmd_summary(args: argparse.Namespace) -> int:
                     f'no chat "{args.chat}" in the database (known: {known or "none"})'
                 )
         settings = chat_settings(runtime.core, chat)
+        due = latest_morning(datetime.now(settings.tz), settings.summary_time)
         if day is None:
-            day = latest_morning(datetime.now(settings.tz), settings.summary_time)
+            day = due
+        elif day > due:
+            # Its night is not over: a report now would call a night in progress complete.
+            raise UsageError(
+                f"--date {day}: that morning's report is not due yet (its night ends "
+                f"{day} {settings.summary_time:%H:%M}); the latest due is {due}"
+            )
         reply = await compose_report(runtime.core, chat, day, chart=args.image_dir is not None)
         print(render(reply, Path(args.image_dir or "."), time.time()))
     finally:

@@ -138,3 +138,13 @@ def test_a_reader_that_stops_reading_is_no_error(tmp_path: Path) -> None:
     process.stderr.close()
     assert process.wait(timeout=120) == 0, stderr
     assert stderr == ""
+
+
+def test_summary_for_a_morning_still_to_come_is_refused(tmp_path: Path, good_db: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    tomorrow = (datetime.now(UTC) + timedelta(days=2)).date().isoformat()
+    result = run("summary", "--db", str(good_db), "--date", tomorrow, cwd=tmp_path)
+    one_line_exit_2(result, tomorrow, "not due yet")
+    today = run("summary", "--db", str(good_db), cwd=tmp_path)
+    assert today.returncode == 0 and "Good morning" in today.stdout
