@@ -14,7 +14,7 @@ import pytest
 import yarl
 from discord import app_commands
 
-from tests.fakes.discord_api import EPHEMERAL_FLAG, FakeDiscord, Recorded
+from tests.fakes.discord_api import EPHEMERAL_FLAG, FakeDiscord, Recorded, Upload
 
 PNG_BYTES = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4  # binary-unsafe bytes on purpose
 
@@ -71,6 +71,13 @@ class PingBot(discord.Client):
             await interaction.edit_original_response(content="pondered")
             original = await interaction.original_response()
             await interaction.followup.send(f"said {original.content!r}", ephemeral=True)
+
+        @self.tree.command(description="Weigh an attached file")
+        async def weigh(interaction: discord.Interaction, file: discord.Attachment) -> None:
+            data = await file.read()
+            await interaction.response.send_message(
+                f"{file.filename}: {file.size} bytes, read {len(data)}, sum {sum(data)}"
+            )
 
         @self.tree.command(description="Cheer someone on")
         async def cheer(interaction: discord.Interaction, who: discord.Member, km: float) -> None:
@@ -146,6 +153,7 @@ async def test_sync_records_the_guild_commands_with_ids(
         "cheer",
         "ping",
         "ponder",
+        "weigh",
         "whisper",
         "whoami",
     ]
@@ -318,3 +326,28 @@ async def test_close_leaves_no_tasks_behind(fake_discord: FakeDiscord, bot: Ping
 def test_recorded_ephemeral_reads_the_callback_flags() -> None:
     assert Recorded("callback", {"type": 4, "data": {"flags": 64}}).ephemeral
     assert not Recorded("followup", {"content": "x"}).ephemeral
+
+
+async def test_attachment_option_is_resolved_and_read_from_the_cdn(
+    fake_discord: FakeDiscord, bot: PingBot
+) -> None:
+    weigh = next(
+        c for c in fake_discord.registered_commands(fake_discord.guild.id) if c["name"] == "weigh"
+    )
+    assert weigh["options"][0]["type"] == 11  # ATTACHMENT
+    data = bytes(range(256)) * 40
+    interaction_id = await _run(fake_discord, "weigh", {"file": Upload("run.fit", data)})
+    reply = await fake_discord.wait_for(_for(interaction_id, "callback"))
+    assert reply.content == f"run.fit: {len(data)} bytes, read {len(data)}, sum {sum(data)}"
+    assert len(fake_discord.downloads) == 1
+    assert fake_discord.downloads[0].endswith("/run.fit")
+
+
+async def test_cdn_urls_need_their_signature(fake_discord: FakeDiscord) -> None:
+    attachment = fake_discord._attachment(fake_discord.new_id(), Upload("a.gpx", b"<gpx/>"))
+    url = yarl.URL(attachment["url"])
+    async with aiohttp.ClientSession() as session:
+        async with session.get(url) as good:
+            assert good.status == 200 and await good.read() == b"<gpx/>"
+        async with session.get(url.update_query(hm="0" * 64)) as forged:
+            assert forged.status == 404

@@ -277,6 +277,15 @@ class _Connection:
     session: _Session | None = None
 
 
+@dataclass(frozen=True)
+class Upload:
+    """A file a user attaches to a slash command's attachment option."""
+
+    filename: str
+    data: bytes
+    content_type: str | None = None
+
+
 @dataclass
 class _Failure:
     route_substring: str
@@ -312,6 +321,9 @@ class FakeDiscord:
         self._connections: list[_Connection] = []
         self._failures: list[_Failure] = []
         self._messages: dict[int, list[dict[str, Any]]] = {}
+        # Attachments users sent with commands, served like Discord's CDN: (path, signature) -> bytes
+        self._cdn: dict[str, tuple[str, bytes]] = {}
+        self.downloads: list[str] = []  # CDN paths fetched, in order
         self._changed = asyncio.Condition()
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
@@ -387,6 +399,7 @@ class FakeDiscord:
         app = web.Application(middlewares=[self._middleware])
         app.router.add_get("/gateway", self._gateway)
         app.router.add_route("*", API_PREFIX + "/{tail:.*}", self._rest)
+        app.router.add_get("/ephemeral-attachments/{tail:.*}", self._cdn_file)
         self._runner = web.AppRunner(app, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -596,9 +609,47 @@ class FakeDiscord:
             role = guild.roles[int(value)]
             option["value"] = str(role.id)
             resolved.setdefault("roles", {})[str(role.id)] = role.to_json()
+        elif kind == 11:
+            if not isinstance(value, Upload):
+                raise ValueError(f"option {name!r} takes an Upload")
+            attachment_id = self.new_id()
+            option["value"] = str(attachment_id)
+            resolved.setdefault("attachments", {})[str(attachment_id)] = self._attachment(
+                attachment_id, value
+            )
         else:
             raise ValueError(f"option type {kind} is not supported by the fake")
         return option
+
+    def _attachment(self, attachment_id: int, upload: Upload) -> dict[str, Any]:
+        """The resolved attachment as Discord sends it: metadata and a signed, expiring CDN URL."""
+        path = f"/ephemeral-attachments/{self.application_id}/{attachment_id}/{upload.filename}"
+        signature = secrets.token_hex(32)
+        self._cdn[path] = (signature, upload.data)
+        expires = int(dt.datetime.now(dt.UTC).timestamp()) + 86400
+        url = f"{self.base_url}{path}?ex={expires:x}&is={expires - 86400:x}&hm={signature}&"
+        attachment = {
+            "id": str(attachment_id),
+            "filename": upload.filename,
+            "size": len(upload.data),
+            "url": url,
+            "proxy_url": url,
+            "ephemeral": True,
+        }
+        if upload.content_type:
+            attachment["content_type"] = upload.content_type
+        return attachment
+
+    async def _cdn_file(self, request: web.Request) -> web.StreamResponse:
+        """The CDN: the bytes behind an attachment URL, only with its signature (as the real one)."""
+        entry = self._cdn.get(request.path)
+        if entry is None or not secrets.compare_digest(
+            request.query.get("hm", "").encode(), entry[0].encode()
+        ):
+            return web.Response(status=404, text="This content is no longer available.")
+        self.downloads.append(request.path)
+        await self._notify()
+        return web.Response(body=entry[1], content_type="application/octet-stream")
 
     async def _dispatch_interaction(
         self,

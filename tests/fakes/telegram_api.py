@@ -38,6 +38,8 @@ CHANNEL_BOT = {"id": 136817688, "is_bot": True, "first_name": "Channel", "userna
 
 MAX_TEXT_LENGTH = 4096
 MAX_CAPTION_LENGTH = 1024
+# The cloud Bot API lets bots download files up to 20 MB; getFile refuses bigger ones.
+MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024
 
 # Form and multipart values arrive as strings: these stay strings even when they look like JSON.
 _STRING_FIELDS = frozenset(
@@ -275,6 +277,10 @@ class FakeTelegram:
         self._update_ids = itertools.count(100000001)
         self._callback_ids = itertools.count(1)
         self._file_ids = itertools.count(1)
+        # Files users sent, by file_id: (file_unique_id, name, bytes); getFile gives them a path.
+        self._user_files: dict[str, tuple[str, str, bytes]] = {}
+        self._file_paths: dict[str, bytes] = {}
+        self.downloads: list[str] = []  # file paths the bot downloaded, in order
         self._pending: list[dict[str, Any]] = []
         self._failures: defaultdict[str, list[_Failure]] = defaultdict(list)
         self._updates_changed = asyncio.Event()
@@ -297,6 +303,7 @@ class FakeTelegram:
             "getChatMember": self._get_chat_member,
             "getChatAdministrators": self._get_chat_administrators,
             "getChat": self._get_chat,
+            "getFile": self._get_file,
             "answerCallbackQuery": self._answer_callback_query,
             "editMessageText": self._edit_message_text,
             "close": self._true,
@@ -308,6 +315,7 @@ class FakeTelegram:
     async def start(self) -> None:
         app = web.Application(client_max_size=20 * 1024 * 1024)
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
+        app.router.add_get("/file/bot{token}/{file_path:.+}", self._download)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -401,6 +409,81 @@ class FakeTelegram:
         id for an anonymous group administrator (Telegram then shows GroupAnonymousBot as the
         sender), or a channel id for a post forwarded from a linked channel.
         """
+        message = self._user_message(
+            chat_id,
+            user_id=user_id,
+            first_name=first_name,
+            last_name=last_name,
+            chat_type=chat_type,
+            username=username,
+            sender_chat=sender_chat,
+            title=title,
+            reply_to_message_id=reply_to_message_id,
+        )
+        message["text"] = text
+        entities = command_entities(text)
+        if entities:
+            message["entities"] = entities
+        return self._push_update({"message": message})
+
+    def push_document(
+        self,
+        chat_id: int,
+        file_name: str | None,
+        data: bytes,
+        *,
+        user_id: int,
+        first_name: str,
+        caption: str | None = None,
+        mime_type: str | None = None,
+        chat_type: str = "group",
+        title: str | None = None,
+        last_name: str | None = None,
+    ) -> int:
+        """Queue a message carrying a document (a file sent "as file"), as Telegram delivers it: the
+        update holds only the file's id, name, type and size; the bytes come from getFile and then
+        a download from the file URL."""
+        file_id = f"BQACAgIAAxkBAAI{next(self._file_ids):06d}{secrets.token_urlsafe(8)}"
+        unique_id = f"AgAD{secrets.token_urlsafe(6)}"
+        self._user_files[file_id] = (unique_id, file_name or "", data)
+        message = self._user_message(
+            chat_id,
+            user_id=user_id,
+            first_name=first_name,
+            last_name=last_name,
+            chat_type=chat_type,
+            title=title,
+        )
+        document: dict[str, Any] = {
+            "file_id": file_id,
+            "file_unique_id": unique_id,
+            "file_size": len(data),
+        }
+        if file_name is not None:
+            document["file_name"] = file_name
+        if mime_type is not None:
+            document["mime_type"] = mime_type
+        message["document"] = document
+        if caption is not None:
+            message["caption"] = caption
+            entities = command_entities(caption)
+            if entities:
+                message["caption_entities"] = entities
+        return self._push_update({"message": message})
+
+    def _user_message(
+        self,
+        chat_id: int,
+        *,
+        user_id: int,
+        first_name: str,
+        last_name: str | None = None,
+        chat_type: str = "group",
+        username: str | None = None,
+        sender_chat: int | None = None,
+        title: str | None = None,
+        reply_to_message_id: int | None = None,
+    ) -> dict[str, Any]:
         user: dict[str, Any] = {"id": user_id, "is_bot": False, "first_name": first_name}
         if last_name:
             user["last_name"] = last_name
@@ -416,7 +499,6 @@ class FakeTelegram:
             "date": int(self._clock()),
             "chat": chat,
             "from": user,
-            "text": text,
         }
         if sender_chat is not None:
             if sender_chat == chat_id:
@@ -437,11 +519,8 @@ class FakeTelegram:
             message["reply_to_message"] = {
                 k: v for k, v in replied.items() if k != "reply_to_message"
             }
-        entities = command_entities(text)
-        if entities:
-            message["entities"] = entities
         self._messages[(chat_id, message["message_id"])] = message
-        return self._push_update({"message": message})
+        return message
 
     def push_callback_query(
         self,
@@ -1013,6 +1092,36 @@ class FakeTelegram:
             )
         )
         return message
+
+    def _get_file(self, params: dict[str, Any]) -> dict[str, Any]:
+        file_id = params.get("file_id")
+        if not isinstance(file_id, str) or file_id not in self._user_files:
+            raise _bad_request("invalid file_id")
+        unique_id, name, data = self._user_files[file_id]
+        if len(data) > MAX_DOWNLOAD_BYTES:
+            raise _bad_request("file is too big")
+        suffix = name.rsplit(".", 1)[-1] if "." in name else ""
+        # A new path for every getFile, as Telegram does; each stays valid (here: for ever).
+        path = f"documents/file_{len(self._file_paths)}" + (f".{suffix}" if suffix else "")
+        self._file_paths[path] = data
+        return {
+            "file_id": file_id,
+            "file_unique_id": unique_id,
+            "file_size": len(data),
+            "file_path": path,
+        }
+
+    async def _download(self, request: web.Request) -> web.StreamResponse:
+        """``GET /file/bot<TOKEN>/<file_path>``: the bytes behind a path getFile handed out."""
+        if not secrets.compare_digest(request.match_info["token"].encode(), self.token.encode()):
+            return web.Response(status=401, text="Unauthorized")
+        path = request.match_info["file_path"]
+        data = self._file_paths.get(path)
+        if data is None:
+            return web.Response(status=404, text="Not Found")
+        self.downloads.append(path)
+        self._notify_activity()
+        return web.Response(body=data, content_type="application/octet-stream")
 
     def _get_chat_member(self, params: dict[str, Any]) -> dict[str, Any]:
         chat = self._chat(params)

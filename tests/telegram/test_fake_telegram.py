@@ -404,3 +404,55 @@ async def test_a_second_get_updates_terminates_the_first(
     assert second.json() == {"ok": True, "result": []}
     with pytest.raises(Conflict):
         await first
+
+
+async def test_documents_arrive_as_ids_then_getfile_and_a_download(
+    fake_telegram: FakeTelegram, bot_app: Application
+) -> None:
+    data = b"<gpx>" + bytes(range(256)) * 10 + b"</gpx>"
+    fake_telegram.push_document(
+        GROUP, "Morning Run.gpx", data, user_id=ALICE, first_name="Alice", caption="/logrun"
+    )
+    [update] = await bot_app.bot.get_updates(timeout=0)
+    message = update.message
+    assert message is not None and message.text is None
+    document = message.document
+    assert document is not None and document.file_name == "Morning Run.gpx"
+    assert document.file_size == len(data)
+    assert message.caption == "/logrun"
+    assert message.caption_entities[0].type == "bot_command"
+    telegram_file = await bot_app.bot.get_file(document.file_id)
+    assert telegram_file.file_path is not None and telegram_file.file_path.endswith(".gpx")
+    assert bytes(await telegram_file.download_as_bytearray()) == data
+    assert len(fake_telegram.downloads) == 1
+    assert telegram_file.file_path.endswith(fake_telegram.downloads[0])
+
+
+async def test_getfile_refuses_unknown_ids_and_files_over_20_mb(
+    fake_telegram: FakeTelegram, bot_app: Application
+) -> None:
+    with pytest.raises(BadRequest, match="(?i)invalid file_id"):
+        await bot_app.bot.get_file("nope")
+    fake_telegram.push_document(
+        GROUP, "huge.fit", bytes(20 * 1024 * 1024 + 1), user_id=ALICE, first_name="Alice"
+    )
+    [update] = await bot_app.bot.get_updates(timeout=0)
+    assert update.message is not None and update.message.document is not None
+    with pytest.raises(BadRequest, match="(?i)too big"):
+        await bot_app.bot.get_file(update.message.document.file_id)
+    assert fake_telegram.downloads == []
+
+
+async def test_file_downloads_need_the_token(
+    fake_telegram: FakeTelegram, bot_app: Application
+) -> None:
+    fake_telegram.push_document(GROUP, "a.fit", b"abc", user_id=ALICE, first_name="Alice")
+    [update] = await bot_app.bot.get_updates(timeout=0)
+    assert update.message is not None and update.message.document is not None
+    telegram_file = await bot_app.bot.get_file(update.message.document.file_id)
+    path = str(telegram_file.file_path).rsplit("/", 2)[-2:]
+    base = fake_telegram.base_file_url
+    async with httpx.AsyncClient() as client:
+        wrong = await client.get(f"{base}123:nottoken/{'/'.join(path)}")
+        right = await client.get(f"{base}{fake_telegram.token}/{'/'.join(path)}")
+    assert wrong.status_code == 401 and right.status_code == 200 and right.content == b"abc"
