@@ -459,3 +459,15 @@ def test_damaged_files_give_an_activity_or_a_user_error(seed: bytes, edits, cut:
         read("fuzz.bin", bytes(data))
     except UserError as err:
         assert "couldn't make sense" not in str(err)  # every failure foreseen, none by the fallback
+
+
+def test_the_reading_benchmark_runs_at_a_trivial_size() -> None:
+    """No timing asserted: `python -m benchmarks.activities` reports those."""
+    from benchmarks import activities as bench
+
+    figures = bench.run([30])
+    assert [f.file_format for f in figures] == ["GPX", "TCX", "FIT"]
+    assert all(f.refused is None and f.points == 30 and f.cpu_s >= 0 for f in figures)
+    assert read("t.gpx", bench.gpx_bytes(30), now=bench.NOW).distance_m == pytest.approx(
+        read("t.fit", bench.fit_bytes(30), now=bench.NOW).distance_m, rel=0.05
+    )
