@@ -431,14 +431,14 @@ async def test_documents_arrive_as_ids_then_getfile_and_a_download(
 async def test_getfile_refuses_unknown_ids_and_files_over_20_mb(
     fake_telegram: FakeTelegram, bot_app: Application
 ) -> None:
-    with pytest.raises(BadRequest, match="(?i)invalid file_id"):
+    with pytest.raises(BadRequest, match=r"(?i)invalid file_id"):
         await bot_app.bot.get_file("nope")
     fake_telegram.push_document(
         GROUP, "huge.fit", bytes(20 * 1024 * 1024 + 1), user_id=ALICE, first_name="Alice"
     )
     [update] = await bot_app.bot.get_updates(timeout=0)
     assert update.message is not None and update.message.document is not None
-    with pytest.raises(BadRequest, match="(?i)too big"):
+    with pytest.raises(BadRequest, match=r"(?i)too big"):
         await bot_app.bot.get_file(update.message.document.file_id)
     assert fake_telegram.downloads == []
 
