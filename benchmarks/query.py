@@ -231,18 +231,17 @@ async def _time_race(
 
 
 async def _time_summary(core: BotCore, now: datetime, repetitions: int) -> Timings | None:
-    try:
-        from bot.core import summary
-    except ImportError:
-        return None
+    from bot.core import summary
+    from bot.core.periods import latest_morning
+    from bot.core.reads import chat_settings
     from storage import chats as chat_store
 
     chats = await chat_store.list_chats(core.db)
     samples = []
     for index in range(repetitions):
         chat = chats[index % len(chats)]
-        settings = summary.chat_settings(core, chat)
-        day = summary.latest_morning(now.astimezone(settings.tz), settings.summary_time)
+        settings = chat_settings(core.config, chat)
+        day = latest_morning(now.astimezone(settings.tz), settings.summary_time)
         started = time.perf_counter()
         await summary.compose_report(core, chat, day, chart=False)
         samples.append((time.perf_counter() - started) * 1000)

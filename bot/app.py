@@ -20,7 +20,9 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from bot.config import DISCORD_TOKEN_ENV, TELEGRAM_TOKEN_ENV, Config, WebSettings
-from bot.core.commands import BotCore, Hamster, LiveStatus
+from bot.core.commands import BotCore
+from bot.core.model import SensorStatus
+from bot.core.reads import Hamster
 from bot.core.scheduler import Sender, SummaryScheduler
 from bot.frontends import FrontendOff
 from bot.wheels import WheelPipeline, flush_all, flush_forever
@@ -95,7 +97,7 @@ class Runtime:
     senders: dict[str, Sender] = field(default_factory=dict)  # platform -> post to a chat
     web: WebServer | None = None
 
-    def live_status(self, name: str) -> LiveStatus | None:
+    def live_status(self, name: str) -> SensorStatus | None:
         pipeline = self.pipelines.get(name)
         return pipeline.status if pipeline else None
 
@@ -126,11 +128,16 @@ async def open_runtime(config: Config, *, record: Path | None = None) -> Runtime
         pipelines = {}
         for hamster in config.hamsters:
             pipelines[hamster.name] = await WheelPipeline.open(db, hamster, recorder)
-        hamsters = [Hamster(h, pipelines[h.name].store.wheel_id) for h in config.hamsters]
-        runtime = Runtime(config, db, None, pipelines, recorder)  # type: ignore[arg-type]
-        runtime.core = BotCore(db, config, hamsters, live=runtime.live_status)
-        runtime.core.before_command = lambda: flush_all(pipelines.values())
-        return runtime
+        # The core reads each wheel's buffer as it is (live figures); it never flushes.
+        stores = {name: pipeline.store for name, pipeline in pipelines.items()}
+        hamsters = [Hamster(h, stores[h.name].wheel_id, stores[h.name]) for h in config.hamsters]
+        core = BotCore(
+            db,
+            config,
+            hamsters,
+            live=lambda name: pipelines[name].status if name in pipelines else None,
+        )
+        return Runtime(config, db, core, pipelines, recorder)
     except BaseException:
         if recorder is not None:
             recorder.close()

@@ -260,7 +260,7 @@ async def cmd_totals(args: argparse.Namespace) -> int:
         raise UsageError(f"{config.bot.database}: no such database")
     db = await Database.open(config.bot.database)
     try:
-        wheels = []
+        wheels: list[dict[str, object]] = []
         for wheel in await queries.wheels(db):
             total = await queries.wheel_total(db, wheel.id, since, until)
             hamster = config.hamster(wheel.name)
@@ -275,9 +275,10 @@ async def cmd_totals(args: argparse.Namespace) -> int:
                     "estimated_revolutions": total.estimated,
                 }
             )
+        run_totals = await queries.run_totals_by_chat(db, since, until)
         runs = [
             {"chat": chat, "user": user, "distance_m": round(distance, 3)}
-            for chat, user, distance in await queries.run_totals_by_chat(db, since, until)
+            for chat, user, distance in run_totals
         ]
     finally:
         await db.close()
@@ -285,18 +286,21 @@ async def cmd_totals(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result, ensure_ascii=False))
     else:
-        for wheel in wheels:
-            distance = wheel["distance_m"]
-            shown = f"{distance / 1000:.3f} km" if distance is not None else "unknown wheel size"
-            print(f"{wheel['name']}: {wheel['revolutions']} revolutions, {shown}")
-        for run in runs:
-            print(f"{run['chat']} {run['user']}: {run['distance_m'] / 1000:.3f} km")
+        for row in wheels:
+            distance = row["distance_m"]
+            shown = (
+                f"{distance / 1000:.3f} km" if isinstance(distance, float) else "unknown wheel size"
+            )
+            print(f"{row['name']}: {row['revolutions']} revolutions, {shown}")
+        for chat, user, distance in run_totals:
+            print(f"{chat} {user}: {distance / 1000:.3f} km")
     return EXIT_OK
 
 
 async def cmd_export(args: argparse.Namespace) -> int:
     from bot import app
-    from bot.core.commands import ChatSettings, export_nights
+    from bot.core.reads import chat_settings
+    from bot.core.runs import export_nights
     from storage import chats as chat_store
     from storage import export
 
@@ -314,15 +318,11 @@ async def cmd_export(args: argparse.Namespace) -> int:
             chat = await chat_store.get_chat(runtime.db, platform, key)
             if chat is None:
                 raise UsageError(f'no chat "{args.chat}" in the database')
-        settings = (
-            runtime.core.settings_of(chat)
-            if chat
-            else ChatSettings(
-                config.bot.timezone, config.bot.units, config.summary.time, config.summary.enabled
-            )
-        )
+        settings = chat_settings(config, chat)
         runs = await export.run_rows(runtime.db, chat.id if chat else None)
-        nights = await export_nights(runtime.core, settings, time.time())
+        nights = await export_nights(
+            runtime.core, settings, time.time(), runtime.core.scope_for(chat)
+        )
     finally:
         await runtime.close()
     if args.format == "json":
@@ -338,7 +338,9 @@ async def cmd_summary(args: argparse.Namespace) -> int:
     from datetime import date
 
     from bot import app
-    from bot.core.summary import chat_settings, compose_report, latest_morning
+    from bot.core.periods import latest_morning
+    from bot.core.reads import chat_settings
+    from bot.core.summary import compose_report
     from bot.frontends.console import render
     from storage import chats as chat_store
 
@@ -365,7 +367,7 @@ async def cmd_summary(args: argparse.Namespace) -> int:
                 raise UsageError(
                     f'no chat "{args.chat}" in the database (known: {known or "none"})'
                 )
-        settings = chat_settings(runtime.core, chat)
+        settings = chat_settings(config, chat)
         due = latest_morning(datetime.now(settings.tz), settings.summary_time)
         if day is None:
             day = due

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+Clock = time  # the field ``SummarySettings.time`` hides the type inside that class
 _EIGHT_AM = time(8, 0)
 _NOON = time(12, 0)
 Units = Literal["mi", "km"]
@@ -47,9 +48,9 @@ class BotSettings:
 
 @dataclass(frozen=True, slots=True)
 class SummarySettings:
-    time: time = _EIGHT_AM
+    time: Clock = _EIGHT_AM
     enabled: bool = True
-    catch_up_until: time = _NOON
+    catch_up_until: Clock = _NOON
 
 
 @dataclass(frozen=True, slots=True)

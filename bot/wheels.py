@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 
 from bot.config import HamsterConfig
-from bot.core.commands import LiveStatus
+from bot.core.model import SensorStatus
 from sensors.capture import CaptureWriter
 from sensors.counter import (
     CounterEvent,
@@ -70,9 +70,9 @@ class WheelPipeline:
         field = state.identity.field if state.identity is not None else None
         self.counter = RevolutionCounter(counter_settings(hamster, field), state)
         self._default_sensor = default_sensor(hamster)
-        # The live status is built only when someone reads it (/hamster): building a LiveStatus
+        # The live status is built only when someone reads it (/hamster): building a SensorStatus
         # on every notification was a fifth of the ingest cost (benchmarks/ingest.py).
-        self._status = LiveStatus(source=hamster.sensor or "")
+        self._status = SensorStatus(online=None, source=hamster.sensor or "")
         self._last_reading_at: float | None = None
         self._speed_mps: float | None = None
         self.malformed = 0
@@ -83,7 +83,7 @@ class WheelPipeline:
         self.listeners: list[CreditListener] = []
 
     @property
-    def status(self) -> LiveStatus:
+    def status(self) -> SensorStatus:
         return replace(
             self._status, last_reading_at=self._last_reading_at, speed_mps=self._speed_mps
         )
@@ -183,9 +183,9 @@ class WheelPipeline:
         """A sensor event from the link: connected, disconnected, battery."""
         self.store.add_event(SensorEvent(at, kind, value, detail))
         if kind == "connected":
-            self._status = replace(self._status, connected=True, since=at)
+            self._status = replace(self._status, online=True, since=at)
         elif kind == "disconnected":
-            self._status = replace(self._status, connected=False, since=at)
+            self._status = replace(self._status, online=False, since=at)
             self._speed_mps = None
         elif kind == "battery" and value is not None:
             self._status = replace(self._status, battery=int(value))

@@ -64,9 +64,9 @@ class CaptureLine:
 # own descriptors instead: the same object, made without the frozen check that only guards later
 # assignments.
 _new_object = object.__new__
-_set_line_no = CaptureLine.line_no.__set__  # type: ignore[attr-defined]
-_set_received_at = CaptureLine.received_at.__set__  # type: ignore[attr-defined]
-_set_payload = CaptureLine.payload.__set__  # type: ignore[attr-defined]
+_set_line_no = vars(CaptureLine)["line_no"].__set__
+_set_received_at = vars(CaptureLine)["received_at"].__set__
+_set_payload = vars(CaptureLine)["payload"].__set__
 
 
 def _capture_line(line_no: int, received_at: float, payload: bytes) -> CaptureLine:

@@ -254,10 +254,10 @@ class RevolutionCounter:
         # Only now: most readings are repeats, and they need no speed limit.
         allowed = settings.allowed(elapsed)
         if forward <= allowed:
-            credit = self._credit(forward, self._last_at, at)
+            credited = self._credit(forward, self._last_at, at)
             self._candidate = None
             self._accept(raw, at, new_high_water=True)
-            return Update(credit=credit, events=())
+            return Update(credit=credited, events=())
         if raw <= allowed:
             credit = self._credit(raw, self._last_at, at) if raw else None
             self._candidate = None

@@ -37,8 +37,17 @@ class Person:
 
 
 def _chat(row: tuple) -> Chat:
-    enabled = None if row[7] is None else bool(row[7])
-    return Chat(*row[:7], summary_enabled=enabled)
+    chat_id, platform, chat_key, title, timezone, units, summary_time, enabled = row
+    return Chat(
+        chat_id,
+        platform,
+        chat_key,
+        title,
+        timezone,
+        units,
+        summary_time,
+        None if enabled is None else bool(enabled),
+    )
 
 
 async def get_chat(db: Database, platform: str, chat_key: str) -> Chat | None:
@@ -46,11 +55,6 @@ async def get_chat(db: Database, platform: str, chat_key: str) -> Chat | None:
         f"SELECT {_CHAT_COLUMNS} FROM chats WHERE platform = ? AND chat_key = ?",
         (platform, chat_key),
     )
-    return _chat(row) if row else None
-
-
-async def chat_by_id(db: Database, chat_id: int) -> Chat | None:
-    row = await db.fetchone(f"SELECT {_CHAT_COLUMNS} FROM chats WHERE id = ?", (chat_id,))
     return _chat(row) if row else None
 
 

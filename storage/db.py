@@ -1,7 +1,9 @@
 """The one SQLite connection: WAL, pragmas, forward-only migrations, one write lock.
 
 Every write goes through ``Database.transaction()``: ``BEGIN IMMEDIATE`` behind an asyncio lock, so the wheel
-flusher and a chat command never interleave half-transactions on the shared connection.
+flusher and a chat command never interleave half-transactions on the shared connection. No aiosqlite object
+leaves this package: a transaction hands out a ``Transaction`` (execute, executemany), reads are ``fetchall``,
+``fetchone`` and ``scalar``, and ``settled()`` holds writes off while a live read adds what a writer buffers.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import os
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Iterable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -141,6 +144,30 @@ MIGRATIONS: tuple[str, ...] = (
 )
 
 
+@dataclass(frozen=True, slots=True)
+class Written:
+    """What one statement of a transaction did."""
+
+    rowcount: int
+    lastrowid: int | None
+
+
+class Transaction:
+    """The open transaction's statements; the connection itself stays inside ``Database``."""
+
+    __slots__ = ("_db",)
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> Written:
+        cursor = await self._db._connection.execute(sql, params)
+        return Written(cursor.rowcount, cursor.lastrowid)
+
+    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        await self._db._connection.executemany(sql, rows)
+
+
 class StorageError(Exception):
     """The database cannot be opened or is newer than this program."""
 
@@ -255,8 +282,11 @@ class Database:
         await self.close()
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        """``BEGIN IMMEDIATE`` ... ``COMMIT``, rolled back on any exception (cancellation included)."""
+    async def transaction(self) -> AsyncIterator[Transaction]:
+        """``BEGIN IMMEDIATE`` ... ``COMMIT``, rolled back on any exception (cancellation included).
+
+        ``commits`` grows by one exactly when a transaction committed (live reads rely on it).
+        """
         if self.read_only:
             raise StorageError(
                 f"{self.path} is open read-only (its folder cannot be written): nothing can be changed"
@@ -265,7 +295,7 @@ class Database:
             conn = self._connection
             try:
                 await run_to_completion(conn.execute("BEGIN IMMEDIATE"))
-                yield conn
+                yield Transaction(self)
                 await run_to_completion(conn.execute("COMMIT"))
             except BaseException:
                 # Cancelled or failed: whatever was queued has finished, so this is the truth.
@@ -274,14 +304,23 @@ class Database:
                 raise
             self.commits += 1
 
+    @asynccontextmanager
+    async def settled(self) -> AsyncIterator[None]:
+        """No write transaction is half done inside: a live read's queries and a writer's buffer
+        (``WheelStore.buffered``) then describe the same moment. Reads only: a transaction started
+        inside would wait for itself."""
+        async with self._write_lock:
+            yield
+
     # One trip to the SQLite thread per query: execute, fetch and close as three awaits cost three
     # thread hand-offs, which were most of a /race on a busy machine (benchmarks/query.py).
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        return [tuple(row) for row in await self._connection.execute_fetchall(sql, params)]
+        rows = await self._connection.execute_fetchall(sql, params)
+        return [tuple(row) for row in rows]
 
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
         """The first row. Meant for queries of one row (a key, an aggregate, LIMIT 1): it reads them all."""
-        rows = await self._connection.execute_fetchall(sql, params)
+        rows = list(await self._connection.execute_fetchall(sql, params))
         return tuple(rows[0]) if rows else None
 
     async def scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:

@@ -13,8 +13,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 
-import numpy as np
-
 from storage import queries
 from storage.db import Database
 
@@ -92,16 +90,13 @@ async def run_rows(db: Database, chat_id: int | None = None) -> list[RunRow]:
     ]
 
 
-async def night_rows(
-    db: Database,
-    wheel_id: int,
+def night_rows(
     hamster: str,
     circumference_m: float,
-    boundaries: Sequence[float] | np.ndarray,
+    totals: queries.BinTotals,
     night_dates: Sequence[str],
 ) -> list[NightRow]:
-    """One row per night between consecutive ``boundaries``; ``night_dates[i]`` names night ``i``."""
-    totals = await queries.binned_totals(db, wheel_id, boundaries)
+    """One row per night between consecutive ``totals.boundaries``; ``night_dates[i]`` names night ``i``."""
     edges = totals.boundaries
     return [
         NightRow(

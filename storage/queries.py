@@ -122,11 +122,6 @@ async def latest_event(db: Database, wheel_id: int, kinds: tuple[str, ...]) -> t
     )
 
 
-async def last_activity(db: Database, wheel_id: int) -> int | None:
-    """Start of the newest minute bucket with revolutions."""
-    return await db.scalar("SELECT MAX(minute) FROM wheel_minutes WHERE wheel_id = ?", (wheel_id,))
-
-
 async def run_totals_by_chat(
     db: Database, start: float, end: float
 ) -> list[tuple[str, str, float]]:
@@ -247,7 +242,9 @@ async def _points(
     return times[order], revs[order], est[order]
 
 
-async def binned_totals(db: Database, wheel_id: int, boundaries: Sequence[float]) -> BinTotals:
+async def binned_totals(
+    db: Database, wheel_id: int, boundaries: Sequence[float] | np.ndarray
+) -> BinTotals:
     """Revolutions between consecutive ``boundaries`` (ascending epoch seconds), exactly.
 
     Nights ending at a summary time, local days in a +05:45 zone, the hours of a chart: each bin equals the sum

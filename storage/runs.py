@@ -40,7 +40,18 @@ class DuplicateRun(Exception):
 
 
 def _run(row: tuple) -> Run:
-    return Run(*row[:6], date.fromisoformat(row[6]), *row[7:])
+    run_id, chat_id, person_id, name, distance_m, duration_s, day, ran_at, logged_at = row
+    return Run(
+        run_id,
+        chat_id,
+        person_id,
+        name,
+        distance_m,
+        duration_s,
+        date.fromisoformat(day),
+        ran_at,
+        logged_at,
+    )
 
 
 async def add_run(

@@ -3,6 +3,9 @@
 The counter state is written in the same transaction as the buckets it produced. After a crash either both are
 on disk or neither is; in the second case the next reading's difference from the persisted counter credits the
 lost revolutions again, exactly once. Nothing is written while the wheel is idle.
+
+Readers never flush: a live figure is the stored rows plus ``buffered``/``buffered_minutes`` (what is in memory,
+including a flush on its way to the disk), both read inside ``Database.settled()``.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Awaitable
 from dataclasses import dataclass
 
 from sensors.counter import CounterIdentity, CounterState, Credit
@@ -103,6 +107,10 @@ class WheelStore:
         self._events: list[SensorEvent] = []
         self._dirty = False
         self._flushing = asyncio.Lock()
+        # A flush's minutes from the moment they leave the buffer until their transaction is over,
+        # and the value of ``Database.commits`` once that transaction has committed.
+        self._in_flight: dict[int, list[int]] = {}
+        self._landed_at_commit: int | None = None
 
     @classmethod
     async def open(cls, db: Database, name: str) -> WheelStore:
@@ -137,10 +145,6 @@ class WheelStore:
     def pending(self) -> bool:
         return self._dirty
 
-    def buffered(self, start: float, end: float) -> int:
-        """Revolutions waiting in memory in minutes ``start <= minute < end`` (live reads)."""
-        return sum(r for minute, (r, _) in self._minutes.items() if start <= minute < end)
-
     def record(self, credit: Credit | None, events: list[SensorEvent], state: CounterState) -> None:
         """Buffer one counter update. Only credits and events make the wheel dirty."""
         if credit is not None:
@@ -154,6 +158,35 @@ class WheelStore:
             self._events.extend(events)
             self._dirty = True
         self.state = state
+
+    def _unwritten(self) -> tuple[dict[int, list[int]], ...]:
+        """The minute buckets not on disk yet: the buffer, and a flush's until it committed."""
+        landed = self._landed_at_commit
+        if self._in_flight and (landed is None or self._db.commits < landed):
+            return (self._minutes, self._in_flight)
+        return (self._minutes,)
+
+    def buffered(self, start: float, end: float) -> int:
+        """Revolutions not on disk yet in minutes ``start <= minute < end`` (live reads).
+
+        Call it inside ``Database.settled()`` together with the stored rows it completes.
+        """
+        return sum(
+            r
+            for minutes in self._unwritten()
+            for minute, (r, _) in minutes.items()
+            if start <= minute < end
+        )
+
+    def buffered_minutes(self, start: float, end: float) -> list[tuple[int, int, int]]:
+        """(minute, revolutions, estimated) in memory with ``start <= minute < end``, oldest first."""
+        merged: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+        for minutes in self._unwritten():
+            for minute, (r, e) in minutes.items():
+                if start <= minute < end:
+                    merged[minute][0] += r
+                    merged[minute][1] += e
+        return [(minute, r, e) for minute, (r, e) in sorted(merged.items())]
 
     def add_event(self, event: SensorEvent) -> None:
         self._events.append(event)
@@ -171,6 +204,7 @@ class WheelStore:
                 return False
             minutes, events, state = self._minutes, self._events, self.state
             self._minutes, self._events, self._dirty = defaultdict(lambda: [0, 0]), [], False
+            self._in_flight, self._landed_at_commit = minutes, None
             write = asyncio.ensure_future(self._write(minutes, events, state))
             try:
                 await run_to_completion(write)
@@ -180,6 +214,8 @@ class WheelStore:
                 if write.cancelled() or write.exception() is not None:
                     self._restore(minutes, events)
                 raise
+            finally:
+                self._in_flight, self._landed_at_commit = {}, None
             return True
 
     def _restore(self, minutes: dict[int, list[int]], events: list[SensorEvent]) -> None:
@@ -201,10 +237,12 @@ class WheelStore:
                 bucket[1] += estimated
         wheel = self.wheel_id
         async with self._db.transaction() as conn:
+            # The write lock is ours: the next commit is this transaction's.
+            self._landed_at_commit = self._db.commits + 1
             # Queued together: aiosqlite runs them in order on its thread, back to back, instead of
             # waking the event loop between statements (most of a flush's CPU). If one fails, the
             # rest still run before the ROLLBACK, which undoes them all the same.
-            statements = [
+            statements: list[Awaitable[object]] = [
                 conn.executemany(sql, [(wheel, t, r, e) for t, (r, e) in buckets.items()])
                 for sql, buckets in zip(_UPSERTS, (minutes, hours, days), strict=True)
             ]

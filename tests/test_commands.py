@@ -174,8 +174,11 @@ async def test_settings_need_an_admin_in_groups(core: BotCore, db: Database) -> 
 async def test_bad_settings_change_nothing(core: BotCore, db: Database, text: str) -> None:
     reply = await say(core, text, admin=True)
     assert reply.private
-    row = await db.fetchone("SELECT timezone, units, summary_time, summary_enabled FROM chats")
-    assert row == (None, None, None, None)
+    # Nothing written, not even the chat's row.
+    assert (
+        await db.fetchone("SELECT timezone, units, summary_time, summary_enabled FROM chats")
+        is None
+    )
 
 
 async def test_summary_setting_off_and_on(core: BotCore, db: Database) -> None:

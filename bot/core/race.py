@@ -1,16 +1,28 @@
-"""Standings for a chat and a period: pure functions over totals."""
+"""The race: standings for a chat and a period (``reads.standings`` -> ``Standings``), their text and chart.
+
+Ranking and rendering are pure; the ``/race`` and ``/chart`` handlers at the end read, rank and render.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Literal
 from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from bot.core.charts import RaceLine
+from bot.core import reads
+from bot.core.charts import RaceLine, race_chart
+from bot.core.model import Standings, StandingsEntry
 from bot.core.parsing import Units, format_distance
+from bot.core.periods import parse_period
+from bot.core.registry import CommandContext, Reply, command
 from bot.core.stats import utc_offsets
+
+if TYPE_CHECKING:
+    from bot.core.commands import BotCore
 
 MEDALS = ("🥇", "🥈", "🥉")
 HAMSTER = "🐹"
@@ -35,22 +47,18 @@ class Standing:
     gap_m: float | None  # to the leading hamster: positive = behind; None for hamsters
 
 
+def _entry(runner: Runner) -> StandingsEntry:
+    kind: Literal["hamster", "person"] = "hamster" if runner.is_hamster else "person"
+    return StandingsEntry(0, runner.name, kind, runner.distance_m, None, runner.units, runner.key)
+
+
+def _runner(entry: StandingsEntry) -> Runner:
+    return Runner(entry.name, entry.distance_m, entry.kind == "hamster", entry.units, entry.key)
+
+
 def standings(runners: Sequence[Runner]) -> list[Standing]:
-    """Rank by distance; equal distances share a rank and are listed hamsters first, then by name."""
-    ordered = sorted(
-        runners,
-        key=lambda r: (-round(r.distance_m, 3), not r.is_hamster, r.name.casefold(), r.key),
-    )
-    leader = next((r for r in ordered if r.is_hamster), None)
-    result: list[Standing] = []
-    for index, runner in enumerate(ordered):
-        if result and round(result[-1].runner.distance_m, 3) == round(runner.distance_m, 3):
-            rank = result[-1].rank
-        else:
-            rank = index + 1
-        gap = None if runner.is_hamster or leader is None else leader.distance_m - runner.distance_m
-        result.append(Standing(rank, runner, gap))
-    return result
+    """``rank`` over runners (the tests' and the chart's shape)."""
+    return [Standing(e.rank, _runner(e), e.gap_m) for e in reads.rank([_entry(r) for r in runners])]
 
 
 def clean_name(name: str) -> str:
@@ -60,30 +68,38 @@ def clean_name(name: str) -> str:
     return text if len(text) <= MAX_NAME else text[: MAX_NAME - 1] + "…"
 
 
+def render_standings(board: Standings, units: Units, *, nights: bool = True) -> str:
+    """The /race reply: medals, distances, the gap to the hamster, people in hamster nights."""
+    label = board.period_label
+    if not board.entries:
+        return f"🏁 Race, {label}: nobody has run yet. Log a run with /logrun 5 km"
+    lines = [f"🏁 Race, {label}"]
+    leader = board.leader
+    night_m = board.leader_average_7_m if nights else None
+    for entry in board.entries:
+        place = MEDALS[entry.rank - 1] if entry.rank <= len(MEDALS) else f"{entry.rank}."
+        name = clean_name(entry.name) + (f" {HAMSTER}" if entry.kind == "hamster" else "")
+        text = f"{place} {name}: {format_distance(entry.distance_m, units)}"
+        if entry.units and entry.units != units:
+            text += f" ({format_distance(entry.distance_m, entry.units)})"
+        if entry.gap_m is not None and leader is not None:
+            text += f", {_gap_text(entry.gap_m, units, clean_name(leader.name))}"
+            if night_m and night_m > 0:
+                text += f", {entry.distance_m / night_m:.1f} hamster nights"
+        lines.append(text)
+    if not any(e.kind == "person" for e in board.entries):
+        lines.append("No runs logged yet. /logrun 5 km to join the race!")
+    return "\n".join(lines)
+
+
 def render_race(
     rows: Sequence[Standing], *, period_label: str, units: Units, hamster_night_m: float | None
 ) -> str:
-    """The /race reply: medals, distances, the gap to the hamster, people in hamster nights."""
-    if not rows:
-        return f"🏁 Race, {period_label}: nobody has run yet. Log a run with /logrun 5 km"
-    lines = [f"🏁 Race, {period_label}"]
-    leader = next((s.runner for s in rows if s.runner.is_hamster), None)
-    for row in rows:
-        runner = row.runner
-        place = MEDALS[row.rank - 1] if row.rank <= len(MEDALS) else f"{row.rank}."
-        name = clean_name(runner.name) + (f" {HAMSTER}" if runner.is_hamster else "")
-        text = f"{place} {name}: {format_distance(runner.distance_m, units)}"
-        if runner.units and runner.units != units:
-            text += f" ({format_distance(runner.distance_m, runner.units)})"
-        if row.gap_m is not None and leader is not None:
-            text += f", {_gap_text(row.gap_m, units, clean_name(leader.name))}"
-            if hamster_night_m and hamster_night_m > 0:
-                nights = runner.distance_m / hamster_night_m
-                text += f", {nights:.1f} hamster nights"
-        lines.append(text)
-    if sum(1 for s in rows if not s.runner.is_hamster) == 0:
-        lines.append("No runs logged yet. /logrun 5 km to join the race!")
-    return "\n".join(lines)
+    """``render_standings`` for ranked runners."""
+    epoch = datetime.fromtimestamp(0, UTC)
+    entries = tuple(replace(_entry(s.runner), rank=s.rank, gap_m=s.gap_m) for s in rows)
+    board = Standings(period_label, epoch, epoch, entries, "", hamster_night_m)
+    return render_standings(board, units)
 
 
 def _gap_text(gap_m: float, units: Units, hamster: str) -> str:
@@ -92,10 +108,6 @@ def _gap_text(gap_m: float, units: Units, hamster: str) -> str:
     if gap_m > 0:
         return f"{format_distance(gap_m, units)} to catch {hamster}"
     return f"{format_distance(-gap_m, units)} ahead of {hamster}"
-
-
-def leading_hamster(rows: Sequence[Standing]) -> Runner | None:
-    return next((s.runner for s in rows if s.runner.is_hamster), None)
 
 
 def chart_edges(start: float, end: float) -> np.ndarray:
@@ -134,7 +146,7 @@ class RunMark:
 def race_lines(
     hamsters: Sequence[HamsterTrack],
     runs: Sequence[RunMark],
-    rows: Sequence[Standing],
+    rows: Sequence[StandingsEntry],
     *,
     start: float,
     end: float,
@@ -146,9 +158,9 @@ def race_lines(
     for run in runs:
         by_person.setdefault(run.key, []).append(run)
     lines = []
-    for row in rows:
-        runner = row.runner
-        if runner.is_hamster:
+    for runner in rows:
+        is_hamster = runner.kind == "hamster"
+        if is_hamster:
             track = hamster_tracks.get(runner.name)
             if track is None:
                 continue
@@ -165,20 +177,68 @@ def race_lines(
                 clean_name(runner.name),
                 instants,
                 cumulative,
-                is_hamster=runner.is_hamster,
+                is_hamster=is_hamster,
                 local_offsets=utc_offsets(instants, tz),
             )
         )
     return lines
 
 
-def chart_caption(rows: Sequence[Standing], *, period_label: str, units: Units) -> str:
+def chart_caption(board: Standings, units: Units) -> str:
     """The words under the race chart: who leads and by how much."""
-    if not rows or rows[0].runner.distance_m <= 0:
+    rows, period_label = board.entries, board.period_label
+    if not rows or rows[0].distance_m <= 0:
         return f"📈 Race, {period_label}: nobody has run yet. /logrun 5 km to start!"
-    top = rows[0].runner
+    top = rows[0]
     text = f"📈 Race, {period_label} ({units}): {clean_name(top.name)} leads with {format_distance(top.distance_m, units)}"
     if len(rows) > 1:
-        second = rows[1].runner
+        second = rows[1]
         text += f", {format_distance(top.distance_m - second.distance_m, units)} ahead of {clean_name(second.name)}"
     return text + "."
+
+
+# --- /race and /chart -----------------------------------------------------------------------------
+
+
+@command("race", "/race [PERIOD]", "standings: week (default), today, month, all…")
+async def race(core: BotCore, ctx: CommandContext, args: str) -> Reply:
+    chat, settings = await core.chat_settings(ctx)
+    period = parse_period(
+        args, now=ctx.now.astimezone(settings.tz), summary_time=settings.summary_time
+    )
+    board = await reads.standings(core, core.scope_for(chat), chat, period, ctx.now, settings)
+    return Reply(render_standings(board, settings.units))
+
+
+@command("chart", "/chart [PERIOD]", "the race as a picture: week (default), month, all…")
+async def chart(core: BotCore, ctx: CommandContext, args: str) -> Reply:
+    chat, settings = await core.chat_settings(ctx)
+    units = settings.units
+    period = parse_period(
+        args, now=ctx.now.astimezone(settings.tz), summary_time=settings.summary_time
+    )
+    scope = core.scope_for(chat)
+    board = await reads.standings(core, scope, chat, period, ctx.now, settings, with_average=False)
+    end = min(period.end.timestamp(), ctx.now.timestamp() + 1)
+    start, hamsters = period.start.timestamp(), core.in_scope(scope)
+    if period.key == "all":
+        # "All time" starts in 1970; the picture starts with the first thing that happened.
+        firsts = await reads.first_activity(core, hamsters, chat)
+        start = max(start, min(firsts)) if firsts else end - 86400
+    edges = chart_edges(start, end)
+    tracks, runs = await reads.race_tracks(core, hamsters, chat, edges)
+    marks = [RunMark(r.display_name, r.person_id, r.ran_at, r.distance_m) for r in runs]
+    lines = race_lines(
+        [HamsterTrack(h.name, edges, metres) for h, metres in zip(hamsters, tracks, strict=True)],
+        marks,
+        board.entries,
+        start=start,
+        end=end,
+        tz=settings.tz,
+    )
+    draw = core.charts.get("race") or race_chart
+    image = await draw(lines, title=f"Race, {board.period_label} ({units})", units=units)
+    if image is None:
+        text = render_standings(board, units, nights=False)
+        return Reply(text + "\n(I couldn't draw the chart this time.)")
+    return Reply(chart_caption(board, units), image_png=image, image_name=f"race-{period.key}.png")

@@ -36,18 +36,26 @@ up, or sent but not recorded (database error), is not tried again by this proces
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 import random
 import time as _time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from bot.core.commands import BotCore, ChatSettings, Reply
+from bot.core.model import ChatSettings
+from bot.core.periods import local_instant
+from bot.core.reads import chat_settings
+from bot.core.registry import Reply
 from storage import chats as chat_store
 from storage.chats import Chat
+
+if TYPE_CHECKING:
+    from bot.core.commands import BotCore
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +99,7 @@ class RetryPolicy:
 
 def scheduled_at(day: date, clock: time, tz: ZoneInfo) -> datetime:
     """``clock`` on local ``day`` as an instant that happened (fold=0: gaps skip ahead, repeats take the first)."""
-    return datetime.combine(day, clock, tzinfo=tz).astimezone(UTC).astimezone(tz)
+    return local_instant(day, clock, tz)
 
 
 def catch_up_deadline(
@@ -227,7 +235,7 @@ class SummaryScheduler:
             is_new = chat.id not in self._known_chats
             self._known_chats.add(chat.id)
             try:
-                settings = self.core.settings_of(chat)
+                settings = chat_settings(self.core.config, chat)
                 due_now = due_reports(now, settings, self.core.config.summary.catch_up_until)
             except Exception as err:  # e.g. a zone dropped from tzdata: skip this chat, not all
                 if chat.id not in self._broken_chats:
@@ -252,11 +260,11 @@ class SummaryScheduler:
                     self._deliver(chat, settings, due), name=f"summary:{chat.label}:{due.night}"
                 )
                 self._in_flight[key] = task
-                task.add_done_callback(lambda _t, key=key: self._finished(key))
+                task.add_done_callback(functools.partial(self._finished, key))
                 started.append(task)
         return started
 
-    def _finished(self, key: tuple[int, str]) -> None:
+    def _finished(self, key: tuple[int, str], _task: object = None) -> None:
         task = self._in_flight.pop(key, None)
         if task is None or task.cancelled():
             return
@@ -286,8 +294,7 @@ class SummaryScheduler:
     async def _compose_report(self, chat: Chat, settings: ChatSettings, due: Due) -> Reply:
         from bot.core.summary import compose_report
 
-        if self.core.before_command is not None:
-            await self.core.before_command()  # flush the wheels: the night's last minute counts too
+        # No flush: the report reads what is stored plus what the wheels still buffer.
         return await compose_report(self.core, chat, due.day, late=due.late)
 
     async def _deliver(self, chat: Chat, settings: ChatSettings, due: Due) -> bool:

@@ -13,7 +13,9 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from bot.core.model import Stats
 from bot.core.parsing import METRES_PER_MILE, Units, format_distance, format_speed
+from bot.core.periods import local_instant
 from storage.queries import MinuteSeries
 
 MINUTE = 60
@@ -112,16 +114,13 @@ def utc_offsets(times: np.ndarray, tz: ZoneInfo) -> np.ndarray:
     if times.size == 0:
         return np.zeros(0, dtype=np.int64)
     quarters, index = np.unique(np.asarray(times, dtype=np.int64) // 900, return_inverse=True)
-    offsets = np.array(
-        [
-            int(
-                datetime.fromtimestamp(int(q) * 900, UTC).astimezone(tz).utcoffset().total_seconds()
-            )  # type: ignore[union-attr]
-            for q in quarters
-        ],
-        dtype=np.int64,
-    )
+    offsets = np.array([_offset(int(q) * 900, tz) for q in quarters], dtype=np.int64)
     return offsets[index]
+
+
+def _offset(epoch: int, tz: ZoneInfo) -> int:
+    offset = datetime.fromtimestamp(epoch, UTC).astimezone(tz).utcoffset()
+    return int(offset.total_seconds()) if offset is not None else 0
 
 
 def hourly_bins(series: MinuteSeries, circumference_m: float, tz: ZoneInfo) -> tuple[HourBin, ...]:
@@ -302,8 +301,7 @@ def night_boundaries(first: float, last: float, summary_time: time, tz: ZoneInfo
     """
 
     def at(day: date) -> float:
-        # fold=0 as in parsing: a summary time inside a DST gap means the moment the gap ends.
-        return datetime.combine(day, summary_time, tzinfo=tz).astimezone(UTC).timestamp()
+        return local_instant(day, summary_time, tz).timestamp()
 
     day = datetime.fromtimestamp(first, tz).date()
     while at(day) > first:
@@ -315,18 +313,7 @@ def night_boundaries(first: float, last: float, summary_time: time, tz: ZoneInfo
     return np.array(edges, dtype=np.float64)
 
 
-@dataclass(frozen=True, slots=True)
-class HamsterReport:
-    """What ``/hamster stats`` says about one hamster; every figure already computed."""
-
-    name: str
-    tonight_m: float
-    last_night: NightStats
-    week_average_m: float | None  # over the last 7 complete nights
-    all_time_m: float
-    all_time_revolutions: int
-    records: Records
-    streak_nights: int = 0
+HamsterReport = Stats  # the value /hamster stats renders (bot.core.model)
 
 
 STREAK_M = METRES_PER_MILE
@@ -347,7 +334,7 @@ def _minutes(seconds: int) -> str:
     return f"{minutes // 60} h {minutes % 60:02d} min"
 
 
-def render_hamster_stats(report: HamsterReport, *, units: Units, tz: ZoneInfo, name: str) -> str:
+def render_hamster_stats(report: Stats, *, units: Units, tz: ZoneInfo, name: str) -> str:
     """The ``/hamster stats`` block for one hamster (``name`` already cleaned for the chat)."""
     last = report.last_night
     lines = [f"🐹 {name}'s stats", f"Tonight so far: {format_distance(report.tonight_m, units)}"]

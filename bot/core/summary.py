@@ -15,88 +15,52 @@ import asyncio
 import logging
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from bot.core import parsing
-from bot.core.commands import MAX_REPLY, BotCore, ChatSettings, Hamster, Reply
+from bot.core import parsing, reads
+from bot.core.model import (
+    ChatSettings,
+    HamsterNight,
+    Night,
+    NightReport,
+    Scope,
+    SensorHealth,
+    night_average,
+)
 from bot.core.parsing import Units, format_distance, format_speed
-from bot.core.race import Runner, Standing, clean_name, render_race, standings
-from bot.core.stats import NightStats, night_stats
+from bot.core.periods import latest_morning  # noqa: F401  (re-exported)
+from bot.core.race import clean_name, render_standings
+from bot.core.registry import Reply, fit_text
+from bot.core.stats import night_stats
 from storage import queries
 from storage.chats import Chat
 from storage.queries import PersonTotal
 from storage.wheel import SensorEvent
 
+if TYPE_CHECKING:
+    from bot.core.commands import BotCore
+    from bot.core.reads import Hamster
+
 log = logging.getLogger(__name__)
 
-NIGHT = timedelta(hours=24)
 LOW_BATTERY = 20  # per cent
-AVERAGE_NIGHTS = 7
+AVERAGE_NIGHTS = reads.AVERAGE_NIGHTS
 # How far back to look for the link's state at the start of the night and the last battery reading.
 LOOKBACK = timedelta(days=30)
 LINK_KINDS = ("connected", "disconnected")
 MAX_OFFLINE_SHOWN = 3
 
 
-@dataclass(frozen=True, slots=True)
-class Night:
-    day: date  # the local date of the morning
-    start: datetime  # aware, in the chat's timezone
-    end: datetime  # the summary time on ``day``
-
-    @property
-    def key(self) -> str:
-        return self.day.isoformat()
-
-
-@dataclass(frozen=True, slots=True)
-class SensorHealth:
-    offline: tuple[tuple[float, float], ...]  # offline stretches inside the night, epoch seconds
-    still_offline: bool  # the last stretch lasts to the end of the night
-    online: bool | None  # connected for some of the night; None: the link never reported
-    battery: int | None  # the newest battery reading up to the end of the night, per cent
-
-    @property
-    def offline_all_night(self) -> bool:
-        return self.online is False and len(self.offline) == 1 and self.still_offline
-
-
-@dataclass(frozen=True, slots=True)
-class HamsterNight:
-    name: str
-    stats: NightStats
-    previous_m: float | None  # the night before; None without data
-    average_m: float | None  # over the nights with data among the 7 before
-    health: SensorHealth
-
-
-@dataclass(frozen=True, slots=True)
-class Report:
-    night: Night
-    units: Units
-    hamsters: tuple[HamsterNight, ...]
-    runners: (
-        tuple[PersonTotal, ...] | None
-    )  # people's runs in the night; None: no chat to ask about
-    race: tuple[Standing, ...] | None
-    race_label: str
-    late: bool = False
+Report = NightReport  # the morning report's values (bot.core.model)
 
 
 def report_night(day: date, summary_time: time, tz: ZoneInfo) -> Night:
     """The 24 hours ending at ``summary_time`` on local ``day`` (DST: a skipped time is when the clock lands)."""
     start, end = parsing.night_bounds(day, summary_time, tz)
     return Night(day, start, end)
-
-
-def latest_morning(now: datetime, summary_time: time) -> date:
-    """The most recent morning whose report time has come (``now`` aware, in the chat's timezone)."""
-    today = now.date()
-    if report_night(today, summary_time, now.tzinfo).end <= now:  # type: ignore[arg-type]
-        return today
-    return today - timedelta(days=1)
 
 
 # --- pure pieces -----------------------------------------------------------------------------------
@@ -306,17 +270,9 @@ def render_report(report: Report, tz: ZoneInfo) -> str:
     if report.runners is not None:
         people = _runners_line(report.runners, report.units)
         if report.race:
-            people += "\n" + render_race(
-                report.race,
-                period_label=report.race_label,
-                units=report.units,
-                hamster_night_m=None,
-            )
+            people += "\n" + render_standings(report.race, report.units, nights=False)
         blocks.append(people)
-    text = "\n\n".join(blocks)
-    if len(text) > MAX_REPLY:
-        text = text[: MAX_REPLY - 2].rsplit("\n", 1)[0] + "\n…"
-    return text
+    return fit_text("\n\n".join(blocks))
 
 
 # --- I/O: gathering from the store -----------------------------------------------------------------
@@ -325,29 +281,25 @@ def render_report(report: Report, tz: ZoneInfo) -> str:
 async def _hamster_night(
     core: BotCore, hamster: Hamster, night: Night, settings: ChatSettings
 ) -> HamsterNight:
+    """Inside ``db.settled()``: the night's minutes, the nights before it and the link's events."""
     tz = settings.tz
     db = core.db
     start, end = night.start.timestamp(), night.end.timestamp()
     lookback = start - LOOKBACK.total_seconds()
-    # Asked together: aiosqlite's thread runs them back to back instead of waiting for this loop
-    # between them, which was most of the report's time on a busy machine (benchmarks/query.py).
     series, nightly, recent = await asyncio.gather(
-        queries.minute_series(db, hamster.wheel_id, start, end),
+        reads.live_minutes(db, hamster, start, end),
         # The nights before this one, on the same summary-time boundaries (23 or 25 h across DST).
-        core.nightly_metres(hamster, settings, night.day - timedelta(days=1), AVERAGE_NIGHTS),
+        reads.night_metres(db, hamster, settings, night.day - timedelta(days=1), AVERAGE_NIGHTS),
         queries.events_between(db, hamster.wheel_id, lookback, end + 1, (*LINK_KINDS, "battery")),
     )
     stats = night_stats(series, hamster.config.circumference_m, tz)
     previous = nightly[-1] if nightly and nightly[-1] > 0 else None
-    # As BotCore.night_average, from the nights already read rather than reading them again.
-    with_data = [metres for metres in nightly if metres > 0]
-    average = sum(with_data) / len(with_data) if with_data else None
     earlier = [e for e in recent if e.at < start and e.kind in LINK_KINDS]
     events = [e for e in recent if start <= e.at < end and e.kind in LINK_KINDS]
     batteries = [e for e in recent if e.kind == "battery"]
     battery = next((e.value for e in reversed(batteries) if e.value is not None), None)
     health = sensor_health(earlier[-1].kind if earlier else None, events, battery, start, end)
-    return HamsterNight(hamster.name, stats, previous, average, health)
+    return HamsterNight(hamster.name, stats, previous, night_average(nightly), health)
 
 
 def _race_period(night: Night) -> parsing.Period:
@@ -357,55 +309,36 @@ def _race_period(night: Night) -> parsing.Period:
 
 
 async def gather_report(
-    core: BotCore, chat: Chat | None, day: date, *, late: bool = False
-) -> tuple[Report, ChatSettings]:
-    """Everything the report says about ``day``'s morning for ``chat`` (None: config defaults, no people)."""
-    settings = chat_settings(core, chat)
-    tz = settings.tz
-    night = report_night(day, settings.summary_time, tz)
-    nights = asyncio.gather(*(_hamster_night(core, h, night, settings) for h in core.hamsters))
-    runners = race = None
-    label = ""
-    if chat is None:
-        hamsters = tuple(await nights)
-    else:
-        start, end = night.start.timestamp(), night.end.timestamp()
-        period = _race_period(night)
-        race_start, race_end = period.start.timestamp(), min(period.end.timestamp(), end)
-        # All at once, as in _hamster_night: one wait for the database instead of one per query.
-        hamster_nights, night_runners, hamster_metres, people = await asyncio.gather(
-            nights,
-            queries.person_totals(core.db, chat.id, start, end),
-            asyncio.gather(*(core.hamster_metres(h, race_start, race_end) for h in core.hamsters)),
-            queries.person_totals(core.db, chat.id, race_start, race_end),
+    core: BotCore, chat: Chat | None, day: date, *, late: bool = False, scope: Scope | None = None
+) -> tuple[NightReport, ChatSettings]:
+    """Everything the report says about ``day``'s morning for ``chat`` (None: config defaults, no people).
+
+    Reads only: the night's last minutes may still be in the pipeline's buffer, and count all the same.
+    """
+    settings = reads.chat_settings(core.config, chat)
+    night = report_night(day, settings.summary_time, settings.tz)
+    scope = scope or core.scope_for(chat)
+    db = core.db
+    async with db.settled():
+        nights = await asyncio.gather(
+            *(_hamster_night(core, h, night, settings) for h in core.in_scope(scope))
         )
-        hamsters = tuple(hamster_nights)
-        runners = tuple(night_runners)
-        entrants = [
-            Runner(h.name, metres, True, key=h.wheel_id)
-            for h, metres in zip(core.hamsters, hamster_metres, strict=True)
-        ]
-        entrants += [
-            Runner(p.display_name, p.distance_m, units=p.units, key=p.person_id)  # type: ignore[arg-type]
-            for p in people
-        ]
-        label = "last week, final" if period.key == "last-week" else "this week so far"
-        race = tuple(standings(entrants)) if people else None
-    report = Report(night, settings.units, hamsters, runners, race, label, late)
-    return report, settings
-
-
-def chat_settings(core: BotCore, chat: Chat | None) -> ChatSettings:
-    """The chat's effective settings; without a chat, the configured defaults."""
+        runners = None
+        start, end = night.start.timestamp(), night.end.timestamp()
+        if chat is not None:
+            runners = tuple(await queries.person_totals(db, chat.id, start, end))
+    race = None
+    label = ""
     if chat is not None:
-        return core.settings_of(chat)
-    config = core.config
-    return ChatSettings(
-        timezone=config.bot.timezone,
-        units=config.bot.units,
-        summary_time=config.summary.time,
-        summary_enabled=config.summary.enabled,
-    )
+        period = _race_period(night)
+        label = "last week, final" if period.key == "last-week" else "this week so far"
+        board = await reads.standings(
+            core, scope, chat, period, night.end, settings, with_average=False, until=end
+        )
+        if any(e.kind == "person" for e in board.entries):
+            race = replace(board, period_label=label)
+    report = NightReport(night, settings.units, tuple(nights), runners, race, label, late)
+    return report, settings
 
 
 async def compose_report(

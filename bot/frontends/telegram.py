@@ -17,7 +17,7 @@ import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from telegram import (
     Bot,
@@ -187,7 +187,7 @@ class TelegramFrontend:
             assert application.updater is not None
             await application.updater.start_polling(
                 poll_interval=0.0,
-                timeout=self.poll_timeout,
+                timeout=timedelta(seconds=self.poll_timeout),
                 allowed_updates=[Update.MESSAGE],
             )
             log.info("Telegram: polling as @%s", application.bot.username)
