@@ -167,6 +167,11 @@ class Transaction:
     async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         await self._db._connection.executemany(sql, rows)
 
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Rows read inside the transaction (a check before a write it decides)."""
+        rows = await self._db._connection.execute_fetchall(sql, params)
+        return [tuple(row) for row in rows]
+
 
 class StorageError(Exception):
     """The database cannot be opened or is newer than this program."""

@@ -40,7 +40,7 @@ class DuplicateRun(Exception):
 
 
 def _run(row: tuple) -> Run:
-    run_id, chat_id, person_id, name, distance_m, duration_s, day, ran_at, logged_at = row
+    run_id, chat_id, person_id, name, distance_m, duration_s, day, ran_at, logged_at, source = row
     return Run(
         run_id,
         chat_id,
@@ -51,6 +51,7 @@ def _run(row: tuple) -> Run:
         date.fromisoformat(day),
         ran_at,
         logged_at,
+        source,
     )
 
 
@@ -72,7 +73,7 @@ async def add_run(
     ``DuplicateRun`` instead; the check and the insert share one transaction."""
     async with db.transaction() as conn:
         if refuse_duplicate:
-            rows = await conn.execute_fetchall(
+            rows = await conn.fetchall(
                 f"SELECT {_RUN_COLUMNS} FROM runs JOIN people ON people.id = runs.person_id "
                 "WHERE runs.person_id = ? AND runs.chat_id = ? AND runs.deleted_at IS NULL "
                 "AND runs.ran_at BETWEEN ? AND ? AND ABS(runs.distance_m - ?) <= ? * runs.distance_m "
@@ -89,7 +90,7 @@ async def add_run(
             )
             row = next(iter(rows), None)
             if row is not None:
-                raise DuplicateRun(_run(tuple(row)))
+                raise DuplicateRun(_run(row))
         cursor = await conn.execute(
             "INSERT INTO runs "
             "(chat_id, person_id, distance_m, duration_s, day, ran_at, logged_at, source) "
