@@ -97,7 +97,7 @@ def history_windows(plan: DemoPlan, tz: ZoneInfo) -> list[tuple[float, float]]:
     A real sensor falls asleep when the wheel stands still for long, so the days between nights carry
     no notifications; the counter is unchanged across them and credits nothing.
     """
-    windows = []
+    windows: list[tuple[float, float]] = []
     night = _evening_of(plan.history_from, tz) - timedelta(days=1)
     while True:
         opens, closes = night_window(night, tz)
