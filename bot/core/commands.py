@@ -20,6 +20,7 @@ import asyncio
 import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import replace
 
 from bot.config import Config
 from bot.core import stats as wheel_stats
@@ -40,6 +41,7 @@ from bot.core.registry import (
 )
 from storage import chats as chat_store
 from storage.db import Database
+from storage.wheel import WheelStore
 
 log = logging.getLogger(__name__)
 
@@ -91,14 +93,19 @@ class BotCore:
         config: Config,
         live: Callable[[str], SensorStatus | None] | None = None,
     ) -> BotCore:
-        """A core on its own (no wheel pipelines: figures are what is stored)."""
-        from storage.wheel import WheelStore
-
+        """A core on its own (no wheel pipelines: figures are what is stored; see read_buffers)."""
         hamsters = []
         for hamster in config.hamsters:
             store = await WheelStore.open(db, hamster.name)
             hamsters.append(Hamster(hamster, store.wheel_id))
         return cls(db, config, hamsters, live)
+
+    def read_buffers(self, stores: Mapping[str, WheelStore]) -> None:
+        """Count what these wheel stores buffer in live figures (hamster name -> its pipeline's store)."""
+        self.hamsters = [
+            replace(h, live=stores[h.name]) if h.name in stores else h for h in self.hamsters
+        ]
+        self._by_name = {h.name: h for h in self.hamsters}
 
     # --- what a chat may see ------------------------------------------------------------------
 

@@ -29,6 +29,8 @@ class CoreReads:
     ) -> None:
         self.core = core
         self.clock = clock
+        if pipelines:
+            core.read_buffers({name: p.store for name, p in pipelines.items()})
         self.settings = reads.chat_settings(core.config, None)
         self.scope = core.scope_for(None)
 
