@@ -12,6 +12,7 @@ import logging
 import math
 import random
 import signal
+import socket
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -19,7 +20,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from bot.config import DISCORD_TOKEN_ENV, TELEGRAM_TOKEN_ENV, Config, WebSettings
+from bot.config import (
+    DISCORD_TOKEN_ENV,
+    TELEGRAM_TOKEN_ENV,
+    Config,
+    HamsterConfig,
+    WebSettings,
+)
 from bot.core.commands import BotCore
 from bot.core.model import SensorStatus
 from bot.core.reads import Hamster
@@ -31,6 +38,7 @@ from storage.db import Database
 
 if TYPE_CHECKING:
     from bot.frontends.web import WebServer
+    from sensors.mqtt import MqttWheelFeed
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +104,7 @@ class Runtime:
     tasks: list[asyncio.Task] = field(default_factory=list)
     senders: dict[str, Sender] = field(default_factory=dict)  # platform -> post to a chat
     web: WebServer | None = None
+    mqtt: MqttWheelFeed | None = None  # the broker connection, when a hamster is fed from MQTT
 
     def live_status(self, name: str) -> SensorStatus | None:
         pipeline = self.pipelines.get(name)
@@ -229,6 +238,8 @@ def start_wheel_sources(runtime: Runtime, clock: Clock | DemoClock = time.time) 
                     name=f"wheel:{hamster.name}",
                 )
             )
+        elif hamster.mqtt_source:
+            continue  # one broker connection for all of them, below
         elif hamster.sensor:
             from sensors.ble import (
                 WheelLink,  # lazy: bleak and D-Bus only when a real sensor is used
@@ -236,12 +247,39 @@ def start_wheel_sources(runtime: Runtime, clock: Clock | DemoClock = time.time) 
 
             link = WheelLink(hamster, config.ble, pipeline)
             runtime.tasks.append(asyncio.create_task(link.run(), name=f"wheel:{hamster.name}"))
+    mqtt_wheels = [h for h in config.hamsters if h.mqtt_source]
+    if mqtt_wheels:
+        feed = runtime.mqtt = mqtt_feed(runtime, mqtt_wheels)
+        runtime.tasks.append(
+            asyncio.create_task(supervise("MQTT wheels", feed.run), name="wheels:mqtt")
+        )
     runtime.tasks.append(
         asyncio.create_task(
             flush_forever(list(runtime.pipelines.values()), config.bot.flush_seconds),
             name="flusher",
         )
     )
+
+
+def mqtt_feed(runtime: Runtime, hamsters: list[HamsterConfig]) -> MqttWheelFeed:
+    """The bot's one broker connection, feeding every ``mqtt:``/``mqtt-counter:`` hamster."""
+    from sensors.mqtt import MqttWheel, MqttWheelFeed
+
+    wheels = []
+    for hamster in hamsters:
+        pipeline = runtime.pipelines[hamster.name]
+        wheels.append(
+            MqttWheel(
+                hamster.name,
+                hamster.sensor or "",
+                pipeline,
+                value=hamster.value,
+                # Readings up to the stored counter's time were counted before a restart.
+                last_at=pipeline.counter.state.last_at,
+            )
+        )
+    client_id = runtime.config.mqtt.client_id or f"hamsterbot-bot-{socket.gethostname()}"
+    return MqttWheelFeed(runtime.config.mqtt, wheels, client_id=client_id)
 
 
 def _simulated_factory(
@@ -396,6 +434,9 @@ async def run(
 def _redact_tokens(config: Config) -> Callable[[], None]:
     """Belt and braces: no log line may carry a bot token, whichever library wrote it."""
     tokens = [t for t in (config.telegram.token, config.discord.token) if t]
+    # The broker password too, unless it is so short that hiding it would mangle ordinary text.
+    if config.mqtt.password and len(config.mqtt.password) >= 6:
+        tokens.append(config.mqtt.password)
     if not tokens:
         return lambda: None
     from bot.frontends.redact import install_redactor

@@ -231,6 +231,49 @@ def _size(path: Path) -> int:
         return 0
 
 
+async def cmd_gateway(args: argparse.Namespace) -> int:
+    from bot import app, gateway
+
+    config = _config(args)
+    _setup_logging(config.bot.log_level)
+    gateway.check_gateway_config(config)
+    if args.replay is None:
+        if args.wheel is not None:
+            raise UsageError("--wheel goes with --replay FILE")
+        unredact = app._redact_tokens(config)
+        try:
+            await gateway.run_gateway(config)
+        finally:
+            unredact()
+        return EXIT_OK
+    from sensors.capture import CaptureProblem, read_capture
+
+    if args.wheel is None:
+        raise UsageError("--replay FILE needs --wheel NAME")
+    hamster = config.hamster(args.wheel)
+    if hamster is None:
+        known = ", ".join(h.name for h in config.hamsters)
+        raise UsageError(f'no hamster called "{args.wheel}" in the configuration (known: {known})')
+    path = Path(args.replay)
+    try:
+        # A one-shot CLI run: nothing else shares this loop yet, so a blocking read is fine.
+        text = path.read_text(encoding="utf-8", errors="replace")  # noqa: ASYNC240
+    except OSError as err:
+        raise UsageError(f"{path}: cannot read it ({err.strerror})") from None
+    readings = []
+    for item in read_capture(text.splitlines()):
+        if isinstance(item, CaptureProblem):
+            print(f"{path}:{item.line_no}: skipped: {item.reason}", file=sys.stderr)
+        else:
+            readings.append((item.received_at, item.payload))
+    spooled, published = await gateway.replay_through_gateway(config, hamster, readings)
+    print(
+        f"Published {published} readings of {hamster.name} to {config.mqtt.host}:"
+        f"{config.mqtt.port} ({spooled} spooled from {path}); every one acknowledged."
+    )
+    return EXIT_OK
+
+
 def _parse_when(text: str | None, tz: ZoneInfo, flag: str) -> float | None:
     if text is None:
         return None
@@ -694,6 +737,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--wheel", required=True, metavar="NAME", help="the hamster whose wheel it is")
     p.add_argument("file", metavar="FILE")
+
+    p = add(
+        "gateway",
+        cmd_gateway,
+        "publish this cage's wheel readings to the MQTT broker ([mqtt], [gateway] home)",
+    )
+    p.add_argument("--replay", metavar="FILE", help="publish a notification log instead, then exit")
+    p.add_argument("--wheel", metavar="NAME", help="the hamster the --replay log belongs to")
 
     p = add("totals", cmd_totals, "print the totals")
     p.add_argument("--json", action="store_true", help="machine-readable output")

@@ -26,6 +26,9 @@ CounterFormat = Literal["csc", "u16le", "u32le"]
 DEFAULT_CONFIG_NAME = "hamsterbot.toml"
 TELEGRAM_TOKEN_ENV = "HAMSTERBOT_TELEGRAM_TOKEN"
 DISCORD_TOKEN_ENV = "HAMSTERBOT_DISCORD_TOKEN"
+MQTT_PASSWORD_ENV = "HAMSTERBOT_MQTT_PASSWORD"
+MQTT_SENSOR = "mqtt:"
+MQTT_COUNTER_SENSOR = "mqtt-counter:"
 MIN_DIAMETER_CM = 8.0
 MAX_DIAMETER_CM = 60.0
 
@@ -57,12 +60,57 @@ class SummarySettings:
 class HamsterConfig:
     name: str
     circumference_m: float
-    sensor: str | None = None  # None: no sensor; "simulated"; "auto"; or a BLE address
+    # None: no sensor; "simulated"; "auto"; a BLE address; "mqtt:HOME/WHEEL" (a gateway's wheel);
+    # "mqtt-counter:TOPIC" (a DIY board publishing its cumulative count)
+    sensor: str | None = None
     counter_bits: int = 32
     max_speed_kmh: float = 10.0
     reverse_tolerance: int = 16
     characteristic: str | None = None
     counter_format: CounterFormat = "csc"
+    value: str | None = None  # mqtt-counter: the dotted path of the count in a JSON payload
+
+    @property
+    def mqtt_source(self) -> str | None:
+        """``"mqtt"`` or ``"mqtt-counter"`` when the wheel is fed from the broker, else None."""
+        if self.sensor is None:
+            return None
+        if self.sensor.startswith(MQTT_SENSOR):
+            return "mqtt"
+        if self.sensor.startswith(MQTT_COUNTER_SENSOR):
+            return "mqtt-counter"
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class MqttSettings:
+    """``[mqtt]``: the broker every home's gateway and the bot meet at."""
+
+    url: str | None = None  # None: no broker configured
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    client_id: str | None = None
+    topic_prefix: str = "hamsterbot"
+    homeassistant: bool = False
+
+    @property
+    def host(self) -> str:
+        return _split_url(self.url or "")[1]
+
+    @property
+    def port(self) -> int:
+        return _split_url(self.url or "")[2]
+
+    @property
+    def tls(self) -> bool:
+        return _split_url(self.url or "")[0] == "mqtts"
+
+
+@dataclass(frozen=True, slots=True)
+class GatewaySettings:
+    """``[gateway]``: this cage's home, the middle part of its topics."""
+
+    home: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +162,8 @@ class Config:
     ble: BleSettings = BleSettings()
     simulation: SimulationSettings = SimulationSettings()
     web: WebSettings | None = None  # None: no [web] table, no web server (``run``)
+    mqtt: MqttSettings = MqttSettings()
+    gateway: GatewaySettings = GatewaySettings()
     source: Path | None = None  # None: the embedded defaults
 
     def hamster(self, name: str) -> HamsterConfig | None:
@@ -162,6 +212,7 @@ def defaults(database: Path | None = None) -> Config:
         hamsters=(default_hamster(),),
         telegram=_with_env_token(TelegramConfig(), TELEGRAM_TOKEN_ENV),
         discord=_with_env_token(DiscordConfig(), DISCORD_TOKEN_ENV),
+        mqtt=_with_env_password(MqttSettings()),
     )
 
 
@@ -341,6 +392,16 @@ def _sensor(value: Any, where: str) -> str:
     text = _nonempty_string(value, where)
     if text.lower() in ("simulated", "auto"):
         return text.lower()
+    if text.startswith(MQTT_SENSOR):
+        home, sep, wheel = text.removeprefix(MQTT_SENSOR).partition("/")
+        if not sep or "/" in wheel:
+            raise _fail(where, f'expected "mqtt:HOME/WHEEL" (one slash), got "{text}"')
+        _topic_level(home, f"{where} (home)")
+        _topic_level(wheel, f"{where} (wheel)")
+        return text
+    if text.startswith(MQTT_COUNTER_SENSOR):
+        _topic(text.removeprefix(MQTT_COUNTER_SENSOR), where)
+        return text
     parts = text.split(":")
     if len(parts) == 6 and all(len(p) == 2 and _is_hex(p) for p in parts):
         return text.upper()
@@ -349,8 +410,78 @@ def _sensor(value: Any, where: str) -> str:
         return text.upper()
     raise _fail(
         where,
-        f'expected "simulated", "auto" or a Bluetooth address like "C4:7C:8D:6A:12:34", got "{text}"',
+        f'expected "simulated", "auto", a Bluetooth address like "C4:7C:8D:6A:12:34", '
+        f'"mqtt:HOME/WHEEL" or "mqtt-counter:TOPIC", got "{text}"',
     )
+
+
+def _topic_level(value: Any, where: str) -> str:
+    """One level of an MQTT topic: a home or a wheel name."""
+    text = _nonempty_string(value, where)
+    bad = [c for c in "/+#" if c in text]
+    if bad or "\0" in text:
+        shown = "".join(bad) or "NUL"
+        raise _fail(where, f'must not contain "{shown}" (MQTT topic separators), got "{text}"')
+    return text
+
+
+def _topic(value: Any, where: str) -> str:
+    """A whole MQTT topic we publish or subscribe to exactly (no wildcards)."""
+    text = _nonempty_string(value, where)
+    if "+" in text or "#" in text or "\0" in text or text.startswith("/") or text.endswith("/"):
+        raise _fail(
+            where, f'expected an MQTT topic without wildcards like "home/wheel", got "{text}"'
+        )
+    return text
+
+
+def _dotted_path(value: Any, where: str) -> str:
+    text = _nonempty_string(value, where)
+    if any(not part.strip() for part in text.split(".")):
+        raise _fail(where, f'expected a dotted path like "COUNTER.C1", got "{text}"')
+    return text
+
+
+_MQTT_SCHEMES = {"mqtt": 1883, "mqtts": 8883}
+
+
+def _split_url(text: str) -> tuple[str, str, int]:
+    """``mqtt[s]://host[:port]`` -> (scheme, host, port); ValueError with a reason otherwise."""
+    scheme, sep, rest = text.partition("://")
+    if not sep or scheme not in _MQTT_SCHEMES:
+        raise ValueError("expected a URL starting with mqtt:// or mqtts://")
+    rest = rest.rstrip("/")
+    if "@" in rest:
+        raise ValueError(
+            "put the user name and password in [mqtt] username and password, not the URL"
+        )
+    if "/" in rest or "?" in rest:
+        raise ValueError("expected mqtt://HOST:PORT with no path")
+    host, port = rest, _MQTT_SCHEMES[scheme]
+    if rest.startswith("["):  # an IPv6 literal
+        end = rest.find("]")
+        host, tail = rest[1:end], rest[end + 1 :]
+        if end < 0 or (tail and not tail.startswith(":")):
+            raise ValueError("expected mqtt://[IPV6]:PORT")
+        rest_port = tail[1:] if tail else ""
+    else:
+        host, _, rest_port = rest.partition(":")
+    if rest_port:
+        if not (rest_port.isascii() and rest_port.isdigit() and 0 < int(rest_port) < 65536):
+            raise ValueError(f'"{rest_port}" is not a port number')
+        port = int(rest_port)
+    if not host:
+        raise ValueError("the URL names no host")
+    return scheme, host, port
+
+
+def _mqtt_url(value: Any, where: str) -> str:
+    text = _nonempty_string(value, where)
+    try:
+        _split_url(text)
+    except ValueError as err:
+        raise _fail(where, f'{err}, got "{text}"') from None
+    return text
 
 
 def _uuid(value: Any, where: str) -> str:
@@ -410,6 +541,7 @@ _SCHEMA: dict[str, dict[str, _Key]] = {
         "reverse_tolerance": _Key(_between(0, 1000, _integer)),
         "characteristic": _Key(_uuid),
         "counter_format": _Key(_one_of("csc", "u16le", "u32le")),
+        "value": _Key(_dotted_path),
     },
     "ble": {
         "scan_timeout": _Key(_between(1, 600)),
@@ -431,6 +563,15 @@ _SCHEMA: dict[str, dict[str, _Key]] = {
         "public_url": _Key(_http_url),
         "units": _Key(_one_of("mi", "km")),
     },
+    "mqtt": {
+        "url": _Key(_mqtt_url),
+        "username": _Key(_nonempty_string),
+        "password": _Key(_string),
+        "client_id": _Key(_nonempty_string),
+        "topic_prefix": _Key(_topic),
+        "homeassistant": _Key(_boolean),
+    },
+    "gateway": {"home": _Key(_topic_level)},
 }
 
 
@@ -469,6 +610,13 @@ def parse(raw: Mapping[str, Any], *, source: Path | None = None) -> Config:
     ble = BleSettings(**_section(raw, "ble", origin))
     if ble.backoff_initial > ble.backoff_max:
         raise ConfigError(f"{origin}: [ble] backoff_initial must not exceed backoff_max")
+    mqtt = _with_env_password(MqttSettings(**_section(raw, "mqtt", origin)))
+    for hamster in hamsters:
+        if hamster.mqtt_source and mqtt.url is None:
+            raise ConfigError(
+                f'{origin}: [[hamsters]] "{hamster.name}" sensor: "{hamster.sensor}" needs '
+                '[mqtt] url = "mqtt://HOST:PORT"'
+            )
     return Config(
         bot=BotSettings(**bot),
         summary=SummarySettings(**summary),
@@ -478,6 +626,8 @@ def parse(raw: Mapping[str, Any], *, source: Path | None = None) -> Config:
         ble=ble,
         simulation=SimulationSettings(**_section(raw, "simulation", origin)),
         web=_web(raw, origin),
+        mqtt=mqtt,
+        gateway=GatewaySettings(**_section(raw, "gateway", origin)),
         source=source,
     )
 
@@ -534,8 +684,26 @@ def _hamsters(raw: Any, origin: str) -> tuple[HamsterConfig, ...]:
                 f"{where} reverse_tolerance: must be below {2**bits // 2} "
                 f"(half the range of a {bits}-bit counter), got {tolerance}"
             )
+        sensor = values.get("sensor") or ""
+        if sensor.startswith(MQTT_COUNTER_SENSOR):
+            # The count arrives as a number and travels the pipeline as a bare 32-bit counter;
+            # counter_bits (default 32) says how wide the board's own counter is.
+            if fmt != "csc" or "characteristic" in values:
+                key = "counter_format" if fmt != "csc" else "characteristic"
+                raise ConfigError(f"{where} {key}: does not apply to an mqtt-counter sensor")
+            values["counter_format"] = "u32le"
+        elif "value" in values:
+            raise ConfigError(f'{where} value: only applies to sensor = "mqtt-counter:TOPIC"')
         hamsters.append(HamsterConfig(name=name, circumference_m=circumference, **values))
     return tuple(hamsters)
+
+
+def _with_env_password(settings: MqttSettings) -> MqttSettings:
+    """HAMSTERBOT_MQTT_PASSWORD wins over [mqtt] password, as tokens do."""
+    password = os.environ.get(MQTT_PASSWORD_ENV, "")
+    if password:
+        return replace(settings, password=password)
+    return settings
 
 
 def _with_env_token(settings: _Platform, env_name: str) -> _Platform:

@@ -1,0 +1,254 @@
+"""The pure parts of the MQTT wheels: messages, DIY counts, config keys, the spool."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot import config as config_module
+from bot.config import ConfigError
+from sensors.mqtt import (
+    MalformedMessage,
+    MqttWheel,
+    MqttWheelFeed,
+    count_payload,
+    decode_count,
+    decode_reading,
+    decode_status,
+    encode_reading,
+    encode_status,
+)
+from storage.spool import Spool
+
+
+def test_a_reading_round_trips_and_junk_is_malformed() -> None:
+    message = encode_reading(
+        1764453600.125, b"\x01\xe8\x03\x00\x00\xa0\x12", "C4:7C:8D:6A:12:34", 7
+    )
+    reading = decode_reading(message)
+    assert reading.received_at == 1764453600.125
+    assert reading.payload == b"\x01\xe8\x03\x00\x00\xa0\x12"
+    assert (reading.sensor, reading.seq) == ("C4:7C:8D:6A:12:34", 7)
+    for junk in (
+        b"",
+        b"[]",
+        b"{}",
+        b'{"received_at": "x", "payload_hex": "01"}',
+        b'{"received_at": 1, "payload_hex": "zz"}',
+        b'{"received_at": true, "payload_hex": ""}',
+        b"\xff\xfe",
+    ):
+        with pytest.raises(MalformedMessage):
+            decode_reading(junk)
+
+
+@pytest.mark.parametrize(
+    ("payload", "path", "count"),
+    [
+        (b"1234", None, 1234),
+        (b" 77\n", None, 77),
+        (b"1234.0", None, 1234),
+        (b'"42"', None, 42),
+        (b'{"COUNTER": {"C1": 981}}', "COUNTER.C1", 981),
+        (b'{"a": [5, {"b": 6}]}', "a.1.b", 6),
+        (b'{"total": "12"}', "total", 12),
+    ],
+)
+def test_diy_counts(payload: bytes, path: str | None, count: int) -> None:
+    assert decode_count(payload, path) == count
+
+
+@pytest.mark.parametrize(
+    ("payload", "path"),
+    [
+        (b"", None),
+        (b"abc", None),
+        (b"-3", None),
+        (b"1.5", None),
+        (b"true", None),
+        (b"NaN", None),
+        (b'{"COUNTER": {"C2": 1}}', "COUNTER.C1"),
+        (b'{"COUNTER": 5}', "COUNTER.C1"),
+        (b'{"COUNTER": {"C1": 1}}', None),
+    ],
+)
+def test_diy_junk_is_malformed(payload: bytes, path: str | None) -> None:
+    with pytest.raises(MalformedMessage):
+        decode_count(payload, path)
+
+
+def test_count_payload_keeps_the_low_32_bits() -> None:
+    assert count_payload(5) == b"\x05\x00\x00\x00"
+    assert count_payload(2**32 + 7) == b"\x07\x00\x00\x00"
+
+
+def test_status_round_trips() -> None:
+    assert decode_status(encode_status(True, 80)).battery == 80
+    assert decode_status(encode_status(False)).online is False
+    with pytest.raises(MalformedMessage):
+        decode_status(b'{"state": "sleepy"}')
+
+
+class _Sink:
+    def __init__(self) -> None:
+        self.fed: list[tuple[bytes, float]] = []
+        self.events: list[tuple[str, float | None]] = []
+
+    def feed(self, payload: bytes, received_at: float) -> None:
+        self.fed.append((payload, received_at))
+
+    def link_event(
+        self, kind: str, at: float, value: float | None = None, detail: str = ""
+    ) -> None:
+        self.events.append((kind, value))
+
+
+def _feed(sink: _Sink, last_at: float | None = None) -> MqttWheelFeed:
+    settings = config_module.parse(
+        {"mqtt": {"url": "mqtt://127.0.0.1"}, "hamsters": [{"name": "U", "wheel_diameter_cm": 20}]}
+    ).mqtt
+    wheel = MqttWheel("U", "mqtt:home/U", sink, last_at=last_at)
+    return MqttWheelFeed(settings, [wheel], client_id="t")
+
+
+def test_readings_no_newer_than_the_last_are_redeliveries() -> None:
+    sink = _Sink()
+    feed = _feed(sink, last_at=100.0)
+    topic = "hamsterbot/home/U/reading"
+    for at in (99.0, 100.0, 101.0, 101.0, 100.5, 102.0):
+        feed.handle(topic, encode_reading(at, b"\x01", "s", 1), now=500.0)
+    assert [at for _, at in sink.fed] == [101.0, 102.0]
+    feed.handle(topic, b"not json", now=500.0)  # logged, ignored
+    feed.handle("hamsterbot/home/other/reading", encode_reading(200, b"", "s", 1), now=500.0)
+    assert len(sink.fed) == 2
+
+
+def test_status_changes_become_link_events_once() -> None:
+    sink = _Sink()
+    feed = _feed(sink)
+    topic = "hamsterbot/home/U/status"
+    for status in (
+        encode_status(True, 90),
+        encode_status(True, 90),
+        encode_status(True, 85),
+        encode_status(False),
+    ):
+        feed.handle(topic, status, now=1.0)
+    assert sink.events == [
+        ("connected", None),
+        ("battery", 90),
+        ("battery", 85),
+        ("disconnected", None),
+    ]
+
+
+def _parse(**sections: object) -> config_module.Config:
+    raw: dict[str, object] = {"hamsters": [{"name": "U", "wheel_diameter_cm": 20}]}
+    raw.update(sections)
+    return config_module.parse(raw)
+
+
+def test_mqtt_config_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("HAMSTERBOT_MQTT_PASSWORD", raising=False)
+    config = _parse(
+        mqtt={"url": "mqtts://broker.example:8884", "username": "u", "password": "p"},
+        gateway={"home": "flat 3"},
+    )
+    assert (config.mqtt.host, config.mqtt.port, config.mqtt.tls) == ("broker.example", 8884, True)
+    assert config.mqtt.topic_prefix == "hamsterbot" and config.mqtt.homeassistant is False
+    assert "'p'" not in repr(config.mqtt)
+    assert config.gateway.home == "flat 3"
+    assert _parse(mqtt={"url": "mqtt://[::1]"}).mqtt.port == 1883
+    monkeypatch.setenv("HAMSTERBOT_MQTT_PASSWORD", "from-env")
+    assert _parse(mqtt={"url": "mqtt://h", "password": "p"}).mqtt.password == "from-env"
+
+
+@pytest.mark.parametrize(
+    ("sections", "message"),
+    [
+        ({"mqtt": {"url": "http://h"}}, "[mqtt] url: expected a URL starting with mqtt://"),
+        ({"mqtt": {"url": "mqtt://u:pw@h"}}, "[mqtt] url: put the user name and password in"),
+        ({"mqtt": {"url": "mqtt://h:99999"}}, '[mqtt] url: "99999" is not a port'),
+        (
+            {"mqtt": {"url": "mqtt://h", "homeassitant": True}},
+            'unknown key "homeassitant" (did you',
+        ),
+        (
+            {"mqtt": {"url": "mqtt://h", "topic_prefix": "a/#"}},
+            "[mqtt] topic_prefix: expected an MQTT",
+        ),
+        ({"gateway": {"home": "a/b"}}, '[gateway] home: must not contain "/"'),
+        ({"gateway": {"house": "a"}}, '[gateway]: unknown key "house"'),
+    ],
+)
+def test_mqtt_config_errors_name_the_key(sections: dict, message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        _parse(**sections)
+    assert message in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("hamster", "message"),
+    [
+        ({"sensor": "mqtt:home"}, 'expected "mqtt:HOME/WHEEL" (one slash)'),
+        ({"sensor": "mqtt:home/a/b"}, 'expected "mqtt:HOME/WHEEL" (one slash)'),
+        ({"sensor": "mqtt:ho+me/a"}, 'sensor (home): must not contain "+"'),
+        ({"sensor": "mqtt-counter:a/#"}, "sensor: expected an MQTT topic without wildcards"),
+        ({"sensor": "mqtt-counter:a/b", "value": "A..B"}, "value: expected a dotted path"),
+        ({"sensor": "simulated", "value": "A"}, 'value: only applies to sensor = "mqtt-counter'),
+        ({"sensor": "mqtt-counter:a", "counter_format": "u16le"}, "counter_format: does not apply"),
+    ],
+)
+def test_mqtt_sensor_errors_name_the_key(hamster: dict, message: str) -> None:
+    raw = {"name": "U", "wheel_diameter_cm": 20, **hamster}
+    with pytest.raises(ConfigError) as caught:
+        config_module.parse({"mqtt": {"url": "mqtt://h"}, "hamsters": [raw]})
+    assert message in str(caught.value)
+    assert '[[hamsters]] "U"' in str(caught.value) or "[[hamsters]] #1" in str(caught.value)
+
+
+def test_an_mqtt_sensor_needs_a_broker() -> None:
+    with pytest.raises(ConfigError, match=r"needs \[mqtt\] url"):
+        config_module.parse(
+            {"hamsters": [{"name": "U", "wheel_diameter_cm": 20, "sensor": "mqtt:h/U"}]}
+        )
+    config = config_module.parse(
+        {
+            "mqtt": {"url": "mqtt://h"},
+            "hamsters": [
+                {"name": "U", "wheel_diameter_cm": 20, "sensor": "mqtt-counter:t", "value": "a.b"}
+            ],
+        }
+    )
+    assert config.hamsters[0].counter_format == "u32le" and config.hamsters[0].counter_bits == 32
+    assert config.hamsters[0].mqtt_source == "mqtt-counter"
+
+
+def test_the_spool_keeps_order_and_forgets_only_what_was_acknowledged(tmp_path: Path) -> None:
+    with Spool.open(tmp_path / "spool.db") as spool:
+        seqs = [spool.add("U", 10.0 + i, bytes([i]), "sim") for i in range(5)]
+        spool.add("P", 1.0, b"p", "sim")
+        assert seqs == sorted(seqs)
+        first = spool.pending("U", limit=2)
+        assert [r.payload for r in first] == [b"\x00", b"\x01"]
+        spool.acknowledged(first)
+        assert [r.payload for r in spool.pending("U")] == [b"\x02", b"\x03", b"\x04"]
+        assert spool.count() == 4 and spool.count("P") == 1
+        assert spool.last_reading("U") == (14.0, b"\x04")
+        spool.acknowledged(spool.pending("U"))
+        assert spool.last_reading("U") == (14.0, b"\x04")  # remembered after the delete
+        # seq never goes back, even once the table is empty
+        assert spool.add("U", 20.0, b"x", "sim") > seqs[-1]
+
+
+def test_the_bot_without_mqtt_never_imports_aiomqtt(tmp_path: Path) -> None:
+    import subprocess
+
+    code = (
+        "import sys, bot.app, bot.cli, bot.wheels, bot.gateway;"
+        "print('aiomqtt' in sys.modules, 'paho' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
