@@ -17,11 +17,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks import ingest, query, startup, web, writes
+from benchmarks import ingest, mqtt, query, startup, web, writes
 
 log = logging.getLogger("benchmarks")
 
-FIGURES = ("ingest", "query", "startup", "writes", "web")
+FIGURES = ("ingest", "query", "startup", "writes", "web", "mqtt")
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +37,9 @@ class Sizes:
     web_clients: int = 200  # web: concurrent clients and open live connections
     web_requests: int = 20  # web: requests per client per path
     web_updates: int = 50  # web: revolutions at 5 rev/s while the live connections are open
+    mqtt_homes: int = 50  # mqtt: gateways (one wheel each) publishing through one broker
+    mqtt_readings: int = 2000  # mqtt: readings per home
+    mqtt_paced_seconds: float = 20.0  # mqtt: 1,000 readings/s for this long
 
 
 FULL = Sizes(
@@ -52,6 +55,9 @@ QUICK = Sizes(
     days=3,
     web_requests=5,
     web_updates=25,
+    mqtt_homes=20,
+    mqtt_readings=1000,
+    mqtt_paced_seconds=5.0,
 )
 
 
@@ -62,6 +68,7 @@ class Results:
     startup: startup.StartupResult | None = None
     writes: writes.WritesResult | None = None
     web: web.WebResult | None = None
+    mqtt: mqtt.MqttResult | None = None
 
 
 async def measure(workdir: Path, sizes: Sizes, only: tuple[str, ...]) -> Results:
@@ -96,12 +103,31 @@ async def measure(workdir: Path, sizes: Sizes, only: tuple[str, ...]) -> Results
             requests=sizes.web_requests,
             updates=sizes.web_updates,
         )
+    if "mqtt" in only:
+        log.info(
+            "mqtt: %d homes x %d readings through Mosquitto ...",
+            sizes.mqtt_homes,
+            sizes.mqtt_readings,
+        )
+        results.mqtt = await mqtt.run(
+            workdir,
+            homes=sizes.mqtt_homes,
+            readings_per_home=sizes.mqtt_readings,
+            paced_seconds=sizes.mqtt_paced_seconds,
+        )
     return results
 
 
 def to_json(results: Results) -> dict:
     """The object of issue 7; a figure that was not measured is null."""
-    out: dict = {"ingest": None, "query": None, "startup": None, "writes": None, "web": None}
+    out: dict = {
+        "ingest": None,
+        "query": None,
+        "startup": None,
+        "writes": None,
+        "web": None,
+        "mqtt": None,
+    }
     if results.ingest:
         r = results.ingest
         out["ingest"] = {
@@ -142,6 +168,16 @@ def to_json(results: Results) -> dict:
             "quiet_loop_lag_max_ms": round(b.quiet_lag_max_ms, 2),
             "rss_added_mb": round(b.rss_added_mb, 1),
             "commits_per_1000_views": round(b.commits_per_1000_views, 2),
+        }
+    if results.mqtt:
+        m = results.mqtt
+        out["mqtt"] = {
+            "readings": m.readings,
+            "per_s": round(m.per_s, 1),
+            "bot_cpu_us": round(m.bot_cpu_us, 2),
+            "paced_per_s": round(m.paced_per_s, 1),
+            "core_share_1000_homes": round(m.core_share_paced, 4),
+            "spool_write_us": round(m.spool_write_us, 2),
         }
     return out
 
@@ -243,6 +279,18 @@ def table(results: Results, seconds: float) -> str:
             f" ({b.page_views:,} views)   budget 0: {_verdict(b.commits == 0)}",
             "",
         ]
+    if results.mqtt:
+        m = results.mqtt
+        share = m.core_share_paced
+        lines += [
+            f"mqtt (gateways -> Mosquitto -> bot pipelines; {m.homes} homes, {m.readings:,} readings)",
+            f"  end to end           {m.per_s:>14,.0f} /s   credited {m.credited:,} = truth {m.truth:,}",
+            f"  bot CPU              {m.bot_cpu_us:>14.1f} us per reading at that pace",
+            f"  1,000 readings/s     {share:>14.1%} of one core for the bot, over {m.paced_seconds:.0f} s"
+            f" ({m.paced_per_s:,.0f}/s arrived)   budget < 10%: {_verdict(share < 0.10)}",
+            f"  gateway spool write  {m.spool_write_us:>14.1f} us per reading (committed INSERT)",
+            "",
+        ]
     return "\n".join(lines)
 
 
@@ -259,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     # The pipeline logs sensor events, the fakes every request: progress lines only.
-    for noisy in ("bot", "storage", "aiohttp.access"):
+    for noisy in ("bot", "storage", "sensors", "aiohttp.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     # The fakes log an error when a stopping bot drops its long poll mid-request.
     logging.getLogger("aiohttp.server").setLevel(logging.CRITICAL)

@@ -26,6 +26,9 @@ TINY = Sizes(
     web_clients=5,
     web_requests=2,
     web_updates=3,
+    mqtt_homes=2,
+    mqtt_readings=50,
+    mqtt_paced_seconds=0.2,
 )
 
 
@@ -69,12 +72,21 @@ async def test_every_figure_at_a_trivial_size(tmp_path: Path) -> None:
             "rss_added_mb": pytest.approx(results.web.rss_added_mb, abs=0.1),
             "commits_per_1000_views": 0.0,
         },
+        "mqtt": {
+            "readings": 100,
+            "per_s": pytest.approx(results.mqtt.per_s, abs=0.1),
+            "bot_cpu_us": pytest.approx(results.mqtt.bot_cpu_us, abs=0.01),
+            "paced_per_s": pytest.approx(results.mqtt.paced_per_s, abs=0.1),
+            "core_share_1000_homes": pytest.approx(results.mqtt.core_share_paced, abs=0.0001),
+            "spool_write_us": pytest.approx(results.mqtt.spool_write_us, abs=0.01),
+        },
     }
     # Ten hours at 1 Hz, plus every 997th notification delivered twice.
     assert results.ingest.notifications == 36_000 + 36_000 // 996
     assert results.ingest.credited == results.ingest.truth > 0
     assert results.ingest.naive_notifications == TINY.naive_sample
     assert results.writes.credited == results.writes.truth > 0
+    assert results.mqtt.credited == results.mqtt.truth == 2 * 2 * 49
     assert results.writes.idle_hours > 0 and results.writes.running_hours > 0
     assert len(results.query.race) == len(results.query.naive_race) == 11
     assert all(len(t.samples) == TINY.repetitions for t in results.query.race)

@@ -323,3 +323,47 @@ async def test_wrong_password_says_so_once_and_keeps_trying(
             await asyncio.gather(task, return_exceptions=True)
     finally:
         await broker.stop()
+
+
+async def test_the_live_gateway_says_online_and_offline_on_a_retained_status(
+    tmp_path: Path, broker: Mosquitto
+) -> None:
+    import aiomqtt
+
+    config = write_config(tmp_path / "gateway.toml", broker, sensor="simulated", database="gw.db")
+    status_topic = wheel_topic("hamsterbot", HOME, WHEEL, "status")
+    reading_topic = wheel_topic("hamsterbot", HOME, WHEEL, "reading")
+    seen: list[tuple[str, bytes]] = []
+
+    async def observe(client: aiomqtt.Client) -> None:
+        async for message in client.messages:
+            seen.append((message.topic.value, bytes(message.payload)))
+
+    async with aiomqtt.Client("127.0.0.1", broker.port) as client:
+        await client.subscribe(f"hamsterbot/{HOME}/{WHEEL}/#", qos=1)
+        watcher = asyncio.create_task(observe(client))
+        try:
+            process = await _gateway_cli("--config", str(config))
+            await wait_until(lambda: (status_topic, b'{"state":"online"}') in seen)
+            await wait_until(lambda: any(topic == reading_topic for topic, _ in seen))
+            process.send_signal(signal.SIGTERM)
+            _, stderr = await _finish(process)
+            assert process.returncode == 0, stderr
+            assert seen[-1] == (status_topic, b'{"state":"offline"}')  # said on the way out
+
+            # Killed, it cannot say so: the broker publishes its last will.
+            process = await _gateway_cli("--config", str(config))
+            await wait_until(lambda: seen[-1] != (status_topic, b'{"state":"offline"}'))
+            await wait_until(lambda: (status_topic, b'{"state":"online"}') in seen[-3:])
+            process.send_signal(signal.SIGKILL)
+            await _finish(process)
+            await wait_until(lambda: seen[-1] == (status_topic, b'{"state":"offline"}'))
+        finally:
+            watcher.cancel()
+            await asyncio.gather(watcher, return_exceptions=True)
+    # The last word is retained: a bot that subscribes later learns the wheel is offline.
+    async with aiomqtt.Client("127.0.0.1", broker.port) as late:
+        await late.subscribe(status_topic, qos=1)
+        async with asyncio.timeout(10):
+            message = await anext(aiter(late.messages))
+        assert message.retain and bytes(message.payload) == b'{"state":"offline"}'
