@@ -17,7 +17,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from bot.config import Config, ConfigError, HamsterConfig
-from sensors.csc import MalformedPayload, parse_counter
+from sensors.csc import MalformedPayload, read_counter
 from sensors.mqtt import Backoff, WheelPublisher
 from storage.spool import Spool
 
@@ -60,14 +60,15 @@ def client_id(config: Config, home: str, wheel: str) -> str:
 class SpoolingSink:
     """A wheel source's sink on the gateway: every notification is spooled, then published."""
 
-    def __init__(self, spool: Spool, publisher: WheelPublisher, sensor: Callable[[], str]) -> None:
+    def __init__(self, spool: Spool, publisher: WheelPublisher, sensor: str) -> None:
         self.spool = spool
         self.publisher = publisher
         self.sensor = sensor
         self.spooled = 0
 
-    def feed(self, payload: bytes, received_at: float) -> None:
-        self.spool.add(self.publisher.wheel, received_at, bytes(payload), self.sensor())
+    def feed(self, payload: bytes, received_at: float, sensor: str | None = None) -> None:
+        """Spool one notification; ``sensor`` is the BLE link's address when it knows it."""
+        self.spool.add(self.publisher.wheel, received_at, bytes(payload), sensor or self.sensor)
         self.spooled += 1
         self.publisher.wake()
 
@@ -150,7 +151,7 @@ def _start_source(
     from bot.app import supervise
 
     if hamster.sensor == "simulated":
-        sink = SpoolingSink(spool, publisher, lambda: "simulated")
+        sink = SpoolingSink(spool, publisher, "simulated")
 
         async def run_simulated() -> None:
             from sensors.simulated import SimulatedHamster
@@ -159,7 +160,7 @@ def _start_source(
             start_counter = None
             if last is not None:
                 with contextlib.suppress(MalformedPayload, ValueError):
-                    start_counter = parse_counter(last[1], hamster.counter_format)
+                    start_counter = read_counter(last[1], hamster.counter_format)[1]
             simulated = SimulatedHamster(
                 seed=config.simulation.seed + index,
                 circumference_m=hamster.circumference_m,
@@ -177,8 +178,7 @@ def _start_source(
         )
     from sensors.ble import WheelLink  # lazy: bleak and D-Bus only when a real sensor is used
 
-    link: WheelLink | None = None
-    sink = SpoolingSink(spool, publisher, lambda: (link and link.address) or hamster.sensor or "")
+    sink = SpoolingSink(spool, publisher, hamster.sensor or "")
     link = WheelLink(hamster, config.ble, sink)
     return asyncio.create_task(link.run(), name=f"wheel:{hamster.name}")
 

@@ -74,7 +74,7 @@ class BrokerSettings(Protocol):
 class WheelSink(Protocol):
     """Where readings go (``bot.wheels.WheelPipeline``; the gateway's spool)."""
 
-    def feed(self, payload: bytes, received_at: float) -> None: ...
+    def feed(self, payload: bytes, received_at: float, sensor: str | None = None) -> None: ...
 
     def link_event(
         self, kind: str, at: float, value: float | None = None, detail: str = ""
@@ -440,7 +440,8 @@ class MqttWheelFeed:
                     wheel.duplicates += 1  # redelivered, or older than what we counted
                     return
                 wheel.last_at = reading.received_at
-                wheel.sink.feed(reading.payload, reading.received_at)
+                # The gateway's sensor address: another sensor is another counter (a new baseline).
+                wheel.sink.feed(reading.payload, reading.received_at, reading.sensor or None)
             elif kind == "count":
                 count = decode_count(payload, wheel.value)
                 wheel.last_at = now

@@ -122,7 +122,7 @@ async def test_broker_stopped_mid_night_and_restarted_loses_nothing(
     hamster = config.hamsters[0]
     with Spool.open(gateway.spool_path(config)) as spool:
         publisher = gateway.make_publisher(config, spool, hamster, backoff=FAST)
-        sink = gateway.SpoolingSink(spool, publisher, lambda: "simulated")
+        sink = gateway.SpoolingSink(spool, publisher, "simulated")
         task = asyncio.create_task(publisher.run())
         try:
             for at, payload in night[:150]:
@@ -284,7 +284,9 @@ async def test_wrong_password_says_so_once_and_keeps_trying(
         assert "wrong-staple" not in repr(config.mqtt)
 
         class Sink:
-            def feed(self, payload: bytes, received_at: float) -> None: ...
+            def feed(
+                self, payload: bytes, received_at: float, sensor: str | None = None
+            ) -> None: ...
 
             def link_event(self, *args: object, **kwargs: object) -> None: ...
 

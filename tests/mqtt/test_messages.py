@@ -94,10 +94,12 @@ def test_status_round_trips() -> None:
 class _Sink:
     def __init__(self) -> None:
         self.fed: list[tuple[bytes, float]] = []
+        self.sensors: list[str | None] = []
         self.events: list[tuple[str, float | None]] = []
 
-    def feed(self, payload: bytes, received_at: float) -> None:
+    def feed(self, payload: bytes, received_at: float, sensor: str | None = None) -> None:
         self.fed.append((payload, received_at))
+        self.sensors.append(sensor)
 
     def link_event(
         self, kind: str, at: float, value: float | None = None, detail: str = ""
@@ -120,6 +122,7 @@ def test_readings_no_newer_than_the_last_are_redeliveries() -> None:
     for at in (99.0, 100.0, 101.0, 101.0, 100.5, 102.0):
         feed.handle(topic, encode_reading(at, b"\x01", "s", 1), now=500.0)
     assert [at for _, at in sink.fed] == [101.0, 102.0]
+    assert sink.sensors == ["s", "s"]  # the gateway's sensor: another one is another counter
     feed.handle(topic, b"not json", now=500.0)  # logged, ignored
     feed.handle("hamsterbot/home/other/reading", encode_reading(200, b"", "s", 1), now=500.0)
     assert len(sink.fed) == 2
