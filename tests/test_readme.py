@@ -163,6 +163,8 @@ NOT_RUN: dict[str, str] = {
     "hamsterbot run --config hamsterbot.toml": "as `hamsterbot run`",
     "hamsterbot run --sync-commands global": "as `hamsterbot run`; tests/discord cover the sync",
     "hamsterbot scan": "needs BlueZ on the system bus: tests/ble run it against a fake BlueZ",
+    "hamsterbot gateway": "needs an MQTT broker and runs until SIGTERM: tests/mqtt run it against a "
+    "real Mosquitto",
     "hamsterbot backup PATH": "a synopsis; the subcommand's own tests run it",
     "sudo -u hamsterbot hamsterbot backup --config /etc/hamsterbot/hamsterbot.toml "
     "/var/lib/hamsterbot/": "needs the service's user and folders on a Pi",
