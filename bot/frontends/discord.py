@@ -49,8 +49,21 @@ BESPOKE_COMMANDS = frozenset(
 # /start is Telegram's greeting convention; /help covers it on Discord.
 NOT_ON_DISCORD = frozenset({"start"})
 
-PERIODS = ("week", "today", "yesterday", "last week", "month", "last month", "year", "all")
-PERIOD_CHOICES = [app_commands.Choice(name=p, value=p) for p in PERIODS]
+# Offered as the period is typed (autocomplete); anything else typed is sent as it is, so every
+# period the chat commands read works here too ("since 1 nov", "2026-11-01..2026-11-15").
+PERIODS = (
+    "week",
+    "today",
+    "tonight",
+    "yesterday",
+    "last week",
+    "last 7 days",
+    "last 30 days",
+    "month",
+    "last month",
+    "year",
+    "all",
+)
 UNIT_CHOICES = [
     app_commands.Choice(name="kilometres", value="km"),
     app_commands.Choice(name="miles", value="mi"),
@@ -104,6 +117,27 @@ def merge_replies(replies: list[Reply]) -> Reply:
 @cache
 def _zones() -> tuple[str, ...]:
     return tuple(sorted(z for z in zoneinfo.available_timezones() if "/" in z or z == "UTC"))
+
+
+def period_suggestions(typed: str, limit: int = MAX_CHOICES) -> list[str]:
+    """What was typed first (it is sent as it is), then the known periods that match it."""
+    text = " ".join(typed.split())[:100]
+    needle = text.casefold()
+    known = [p for p in PERIODS if p.startswith(needle)]
+    known += [p for p in PERIODS if needle in p and p not in known]
+    if not needle:
+        return list(PERIODS[:limit])
+    if needle.startswith("since") and not known:
+        known = ["since 1 nov", "since 2026-11-01"]
+    typed_first = [text] if text and text.casefold() not in PERIODS else []
+    return (typed_first + known)[:limit]
+
+
+def discord_text(text: str) -> str:
+    """Reply text as Discord shows it literally: names and echoed words are people's text, so
+    their markdown (a masked link ``[Free Nitro](https://e.vil)``, bold, spoilers) and mentions
+    (``@everyone``) are escaped. Plain links stay clickable. Replies carry no markdown of ours."""
+    return discord.utils.escape_mentions(discord.utils.escape_markdown(text))
 
 
 def timezone_suggestions(typed: str, limit: int = MAX_CHOICES) -> list[str]:
@@ -235,7 +269,7 @@ class DiscordFrontend:
         if client is None or not client.is_ready():
             raise ConnectionError("Discord is not connected")
         channel = client.get_partial_messageable(int(chat.chat_key))
-        for index, chunk in enumerate(split_text(reply.text, MAX_MESSAGE)):
+        for index, chunk in enumerate(split_text(discord_text(reply.text), MAX_MESSAGE)):
             extra: dict[str, Any] = {}
             if index == 0 and (files := _files(reply)):
                 extra["files"] = files
@@ -310,7 +344,7 @@ def _files(reply: Reply) -> list[discord.File]:
 
 async def deliver(interaction: discord.Interaction, reply: Reply) -> None:
     """Reply text in messages of at most 2000 characters, the image with the first."""
-    chunks = split_text(reply.text, MAX_MESSAGE)
+    chunks = split_text(discord_text(reply.text), MAX_MESSAGE)
     deferred = interaction.response.is_done()
     if deferred and reply.private:
         # The deferral shows publicly; an error or a personal answer should not, so the
@@ -405,14 +439,23 @@ def _plain_command(frontend: DiscordFrontend, name: str) -> app_commands.Command
 
 
 def _period_command(frontend: DiscordFrontend, name: str) -> app_commands.Command:
-    @app_commands.describe(period="Which days (default: this week)")
-    @app_commands.choices(period=PERIOD_CHOICES)
+    @app_commands.describe(
+        period="Which days: week, tonight, last 7 days, since 1 nov, 2026-11-01..2026-11-15"
+    )
     async def callback(
-        interaction: discord.Interaction, period: app_commands.Choice[str] | None = None
+        interaction: discord.Interaction, period: app_commands.Range[str, 1, 100] | None = None
     ) -> None:
-        await frontend.answer(interaction, name, period.value if period else "")
+        await frontend.answer(interaction, name, period or "")
 
-    return app_commands.command(name=name, description=_describe(name, name))(callback)
+    command = app_commands.command(name=name, description=_describe(name, name))(callback)
+
+    @command.autocomplete("period")
+    async def period_choices(
+        interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        return [app_commands.Choice(name=p, value=p) for p in period_suggestions(current)]
+
+    return command
 
 
 def _settings_command(frontend: DiscordFrontend) -> app_commands.Command:

@@ -117,11 +117,7 @@ async def test_commands_are_registered_in_the_guild_with_their_options(bot: Bot)
 
     assert options("logrun") == [("distance", 3, True), ("duration", 3, False), ("date", 3, False)]
     assert options("race") == [("period", 3, False)]
-    assert [c["value"] for c in registered["race"]["options"][0]["choices"]][:3] == [
-        "week",
-        "today",
-        "yesterday",
-    ]
+    assert registered["race"]["options"][0]["autocomplete"] is True  # free text, with suggestions
     assert options("undo") == [("run_id", 4, False)]
     assert options("runs") == options("help") == options("export") == []
     assert options("hamster") == [("stats", 5, False)]
@@ -421,3 +417,55 @@ async def test_a_rejected_token_turns_discord_off_instead_of_retrying(
         core = await BotCore.create(db, config)
         with pytest.raises(FrontendOff, match="rejected the bot token"):
             await DiscordFrontend(core, wrong, guild_ready_timeout=0.05).run()
+
+
+# --- periods as free text, and people's text shown literally (issue 16) ------------------------
+
+
+async def test_race_and_chart_take_any_period_with_suggestions(bot: Bot) -> None:
+    owner = bot.fake.user_named("owner")
+
+    async def suggest(command: str, typed: str) -> list[str]:
+        asked = await bot.fake.send_autocomplete(
+            bot.fake.guild.id, bot.fake.channel.id, owner.id, command, {"period": typed}, "period"
+        )
+        answer = await bot.fake.wait_for(lambda r: r.interaction_id == asked)
+        assert answer.callback_type == 8
+        return [c["value"] for c in answer.data["choices"]]
+
+    assert "tonight" in await suggest("race", "") and "last 7 days" in await suggest("race", "")
+    assert await suggest("race", "last") == [
+        "last",
+        "last week",
+        "last 7 days",
+        "last 30 days",
+        "last month",
+    ]
+    assert (await suggest("chart", "since 3 nov"))[0] == "since 3 nov"
+    await bot.answer(await bot.run("runner", "logrun", {"distance": "5 km", "date": "yesterday"}))
+    for period in ("since 1 nov", "last 7 days", "tonight", "2026-11-01..2026-11-15"):
+        reply = await bot.answer(await bot.run("owner", "race", {"period": period}))
+        assert "Race" in (reply.content or ""), (period, reply.content)
+    wrong = await bot.answer(await bot.run("owner", "race", {"period": "fortnight"}))
+    assert wrong.ephemeral and "Periods I know" in (wrong.content or "")
+
+
+async def test_names_are_shown_literally_never_as_markdown_or_mentions(bot: Bot) -> None:
+    bot.fake.add_member(
+        bot.fake.guild.id, "mallory"
+    ).user.global_name = "[Nitro](https://e.vi)@everyone"
+    bot.fake.add_member(bot.fake.guild.id, "boss").user.global_name = "**boss** ||x||"
+    logged = await bot.answer(await bot.run("mallory", "logrun", {"distance": "5 km"}))
+    await bot.answer(await bot.run("boss", "logrun", {"distance": "3 km"}))
+    race = await bot.answer(await bot.run("owner", "race", {"period": "week"}))
+    for reply in (logged, race):
+        text = reply.content or ""
+        assert "\\[Nitro](https://e.vi)" in text  # not a masked link any more
+        assert "@\u200beveryone" in text  # and no mention, even if mentions were allowed
+    assert "\\*\\*boss\\*\\* \\|\\|x\\|\\|" in (race.content or "")
+    # The morning report goes through the same escaping.
+    chat = await chat_store.get_chat(bot.db, "discord", str(bot.fake.channel.id))
+    assert chat is not None
+    await bot.frontend.send(chat, Reply("🏃 [Nitro](https://e.vi) ran 5 km"))
+    sent = await bot.fake.wait_for(lambda r: "ran 5 km" in (r.content or ""))
+    assert "\\[Nitro](https://e.vi)" in (sent.content or "")

@@ -65,12 +65,13 @@ class FakeUser:
     id: int
     username: str
     bot: bool = False
+    global_name: str | None = None  # the display name; default: the username, title-cased
 
     def to_json(self) -> dict[str, Any]:
         return {
             "id": str(self.id),
             "username": self.username,
-            "global_name": None if self.bot else self.username.title(),
+            "global_name": None if self.bot else (self.global_name or self.username.title()),
             "discriminator": "0",
             "avatar": None,
             "bot": self.bot,
