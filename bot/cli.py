@@ -706,7 +706,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="start tonight's live clock H hours before now "
         "(default: just after the first run of the latest night that is over)",
     )
-    p.add_argument("--user", default="you", help="your name in the chat")
+    p.add_argument(
+        "--user", default=None, metavar="NAME", help="your name in the chat (default: your login)"
+    )
     p.add_argument("--image-dir", default=".", metavar="DIR", help="where images are saved")
     p.add_argument(
         "--no-web",
@@ -716,7 +718,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true", help="show log messages")
 
     p = add("console", cmd_console, "chat with the bot in the terminal")
-    p.add_argument("--user", default="you", help="your name in the chat")
+    p.add_argument(
+        "--user", default=None, metavar="NAME", help="your name in the chat (default: your login)"
+    )
     p.add_argument("--chat", default="console", metavar="ID", help="chat id (default: console)")
     p.add_argument("--image-dir", default=".", metavar="DIR", help="where images are saved")
     p.add_argument(
@@ -726,7 +730,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("say", cmd_say, "send one chat message and print the reply")
     p.add_argument("--chat", default="console", metavar="ID", help="chat id (default: console)")
-    p.add_argument("--user", default="you", metavar="NAME", help="who says it (default: you)")
+    p.add_argument(
+        "--user", default=None, metavar="NAME", help="who says it (default: your login name)"
+    )
     p.add_argument("--image-dir", default=".", metavar="DIR", help="where an image reply is saved")
     p.add_argument("text", help='the message, e.g. "/logrun 5 km"')
 

@@ -79,3 +79,23 @@ def test_plain_words_point_to_the_commands(tmp_path: Path) -> None:
         term.wait_for("> ", at)
     finally:
         assert term.close() == 0
+
+
+def test_the_terminal_user_is_the_login_name_not_you(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "LOGNAME": "alice", "USER": "alice"}
+
+    def say(text: str) -> str:
+        result = subprocess.run(
+            [sys.executable, "-m", "bot", "say", "--db", "t.db", text],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    assert "for alice." in say("/logrun 5 km")
+    race = say("/race")
+    assert "alice: 3.11 mi" in race and "you" not in race

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import getpass
 import sys
 import threading
 import time
@@ -17,9 +18,19 @@ PLATFORM = "console"
 PROMPT = "> "
 
 
+def default_user() -> str:
+    """Who types in the terminal: the login name, or "me" where there is none (a container)."""
+    try:
+        name = getpass.getuser().strip()
+    except (OSError, KeyError):  # no login name and no passwd entry
+        name = ""
+    return name or "me"
+
+
 def context(
-    *, chat_id: str, user: str, now: float, is_admin: bool = True, is_private: bool = False
+    *, chat_id: str, user: str | None, now: float, is_admin: bool = True, is_private: bool = False
 ) -> CommandContext:
+    user = user or default_user()
     return CommandContext(
         platform=PLATFORM,
         chat_id=chat_id,
@@ -138,7 +149,7 @@ def _line_editing(stdin: TextIO, stdout: TextIO) -> bool:
 async def run_console(
     core: BotCore,
     *,
-    user: str = "you",
+    user: str | None = None,
     chat_id: str = "console",
     clock: Callable[[], float] = time.time,
     image_dir: Path = Path("."),
@@ -148,6 +159,7 @@ async def run_console(
     """Answer each line until end of input. Prompts only when talking to a terminal."""
     stdin = stdin or sys.stdin
     stdout = stdout or sys.stdout
+    user = user or default_user()
     interactive = stdin.isatty()
     if interactive:
         names = ", ".join(h.name for h in core.hamsters)
