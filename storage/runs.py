@@ -165,3 +165,39 @@ async def runs_between(
         params,
     )
     return [_run(row) for row in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class Forgotten:
+    runs: int  # rows deleted, undone ones included
+    name_removed: bool  # the person's row went too: no runs of theirs are left anywhere
+
+
+async def count_person_runs(db: Database, person_id: int, chat_id: int | None = None) -> int:
+    """A person's live runs in one chat, or in every chat (``chat_id`` None)."""
+    where, params = _person_scope(person_id, chat_id)
+    return int(
+        await db.scalar(f"SELECT COUNT(*) FROM runs WHERE {where} AND deleted_at IS NULL", params)
+        or 0
+    )
+
+
+async def forget_person(db: Database, person_id: int, chat_id: int | None = None) -> Forgotten:
+    """Delete a person's runs in one chat (or every chat) for good, undone ones too, and their name
+    and settings once no run of theirs is left anywhere; one transaction."""
+    where, params = _person_scope(person_id, chat_id)
+    async with db.transaction() as conn:
+        deleted = await conn.execute(f"DELETE FROM runs WHERE {where}", params)
+        removed = await conn.execute(
+            "DELETE FROM people WHERE id = ? AND NOT EXISTS "
+            "(SELECT 1 FROM runs WHERE runs.person_id = people.id)",
+            (person_id,),
+        )
+    return Forgotten(runs=max(deleted.rowcount, 0), name_removed=removed.rowcount == 1)
+
+
+def _person_scope(person_id: int, chat_id: int | None) -> tuple[str, tuple[int, ...]]:
+    # Two fixed shapes of our own, never user text.
+    if chat_id is None:
+        return "person_id = ?", (person_id,)
+    return "person_id = ? AND chat_id = ?", (person_id, chat_id)
