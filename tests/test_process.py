@@ -6,12 +6,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import signal
 import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
+from aiohttp import ClientSession
 
 from tests.fakes.discord_api import FakeDiscord, Recorded
 from tests.fakes.telegram_api import FakeTelegram
@@ -52,6 +54,9 @@ sensor = "simulated"
 
 [simulation]
 speedup = 600
+
+[web]
+listen = "127.0.0.1:0"
 
 [telegram]
 base_url = "{telegram.base_url}"
@@ -134,6 +139,15 @@ async def test_run_answers_on_both_platforms_and_exits_cleanly_on_sigterm(
         assert "(3.10 mi) for Bob" in texts[1]
         assert "banana" in texts[2] or "/logrun" in texts[2]
         assert all(name in texts[3] for name in ("Alice", "Bob", "Ursula"))
+
+        # The public page is served by the same process.
+        page = re.search(rb"The page is at (http://127\.0\.0\.1:[0-9]+)", err)
+        assert page, err[-2000:].decode()
+        async with (
+            ClientSession() as session,
+            session.get(page.group(1).decode() + "/api/hamsters") as response,
+        ):
+            assert [h["name"] for h in (await response.json())["hamsters"]] == ["Ursula"]
 
         # Discord: one runner and the hamster; a mistake is ephemeral.
         runner = discord.user_named("runner")

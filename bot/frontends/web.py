@@ -338,8 +338,8 @@ def preview_text(hamsters: Sequence[HamsterNow], units: Units) -> tuple[str, str
         return "Have you run as much as my hamster?", "No wheel yet", []
     first = hamsters[0]
     lines = [f"Tonight so far: {format_distance(first.tonight_m, units)}"]
-    if first.last_night_m is not None:
-        lines.append(f"Last night: {format_distance(first.last_night_m, units)}")
+    if first.average_7_m is not None:
+        lines.append(f"7-night average: {format_distance(first.average_7_m, units)}")
     lines.append(f"All time: {format_distance(first.all_time_m, units)}")
     headline = format_distance(
         first.last_night_m if first.last_night_m is not None else first.tonight_m, units
