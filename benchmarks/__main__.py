@@ -163,6 +163,8 @@ def to_json(results: Results) -> dict:
             "live_clients": b.live_clients,
             "live_updates": b.updates,
             "live_clients_saw_every_update": b.clients_saw_every_update,
+            "live_delivery_p95_ms": round(b.delivery_p95_ms, 2),
+            "live_delivery_max_ms": round(b.delivery_max_ms, 2),
             "loop_lag_max_ms": round(b.lag_max_ms, 2),
             "loop_lag_p99_ms": round(b.lag_p99_ms, 2),
             "quiet_loop_lag_max_ms": round(b.quiet_lag_max_ms, 2),
@@ -269,6 +271,8 @@ def table(results: Results, seconds: float) -> str:
             f"  /                    p50 {b.page_p50_ms:>7.1f} ms   p95 {b.page_p95_ms:>7.1f} ms",
             f"  live                 {b.clients_saw_every_update}/{b.live_clients} clients saw all"
             f" {b.updates} updates at 5 rev/s: {_verdict(every)}",
+            f"  revolution -> page   p95 {b.delivery_p95_ms:>7.1f} ms   max {b.delivery_max_ms:>7.1f} ms"
+            f"   budget < 2 s: {_verdict(b.delivery_max_ms < 2000)}",
             f"  event-loop lag       max {b.lag_max_ms:>7.1f} ms   p99 {b.lag_p99_ms:>7.1f} ms"
             f"   budget < 50 ms: {_verdict(b.lag_max_ms < 50)}",
             f"  lag, nobody watching max {b.quiet_lag_max_ms:>7.1f} ms   p99 {b.quiet_lag_p99_ms:>7.1f} ms"

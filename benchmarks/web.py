@@ -42,6 +42,8 @@ class WebResult:
     live_clients: int
     updates: int
     clients_saw_every_update: int
+    delivery_p95_ms: float  # a revolution fed in the child -> its figure read by a client
+    delivery_max_ms: float
     lag_max_ms: float
     lag_p99_ms: float
     quiet_lag_max_ms: float  # the same wheel with no viewer: what the machine itself adds
@@ -116,6 +118,9 @@ async def serve(database: Path) -> None:
             elif line[0] == "turn":
                 monitor.start()
                 count = int(line[1])
+                # all-time revolutions -> when fed (wall clock); a fresh database, so all-time
+                # revolutions are the ones this process credited
+                fed_at: dict[int, float] = {}
                 start = time.perf_counter()
                 for index in range(count):
                     # Keep to the schedule: 5 notifications a second, one revolution each.
@@ -124,10 +129,12 @@ async def serve(database: Path) -> None:
                         await asyncio.sleep(delay)
                     counter += 1
                     pipeline.feed(encode_csc_measurement(counter, 0), time.time())
+                    fed_at[pipeline.credited] = time.time()
                 await asyncio.sleep(0.5)
                 lag = await monitor.stop()
                 say(
                     revolutions=pipeline.credited,
+                    fed_at=fed_at,
                     lag_max_ms=max(lag) * 1000,
                     lag_p99_ms=sorted(lag)[math.ceil(0.99 * len(lag)) - 1] * 1000,
                 )
@@ -154,7 +161,9 @@ async def _timed_gets(session, url: str, clients: int, requests: int) -> list[fl
     return samples
 
 
-async def _live_client(session, url: str, seen: list[int], ready: asyncio.Event, last: list[int]):
+async def _live_client(
+    session, url: str, seen: list[int], ready: asyncio.Event, last: list[int], arrived: list
+):
     async with session.get(url + "/api/live") as response:
         async for raw in response.content:
             line = raw.decode().strip()
@@ -162,6 +171,7 @@ async def _live_client(session, url: str, seen: list[int], ready: asyncio.Event,
                 continue
             revolutions = json.loads(line[6:])["hamsters"][0]["revolutions"]
             seen.append(revolutions)
+            arrived.append((revolutions, time.time()))
             ready.set()
             if last and revolutions >= last[0]:
                 return
@@ -207,10 +217,11 @@ async def run(
             # The same turning with nobody watching: the machine's own lag, for comparison.
             quiet = await ask(f"turn {min(updates, 25)}")
             seen: list[list[int]] = [[] for _ in range(clients)]
+            arrived: list[tuple[int, float]] = []
             readies = [asyncio.Event() for _ in range(clients)]
             last: list[int] = []
             tasks = [
-                asyncio.create_task(_live_client(session, url, seen[i], readies[i], last))
+                asyncio.create_task(_live_client(session, url, seen[i], readies[i], last, arrived))
                 for i in range(clients)
             ]
             await asyncio.gather(*(ready.wait() for ready in readies))
@@ -220,6 +231,9 @@ async def run(
             await asyncio.wait_for(asyncio.gather(*tasks), 60)
         expected = set(range(start, start + updates + 1))
         complete = sum(1 for s in seen if expected <= set(s))
+        # From the notification in the child to the figure in each client (same machine, same clock).
+        fed_at = {int(k): v for k, v in turned["fed_at"].items()}
+        delays = [(at - fed_at[r]) * 1000 for r, at in arrived if r in fed_at]
         process.stdin.write(b"quit\n")
         await process.stdin.drain()
         await process.wait()
@@ -234,6 +248,8 @@ async def run(
             live_clients=clients,
             updates=updates,
             clients_saw_every_update=complete,
+            delivery_p95_ms=p95(delays),
+            delivery_max_ms=max(delays),
             lag_max_ms=turned["lag_max_ms"],
             lag_p99_ms=turned["lag_p99_ms"],
             quiet_lag_max_ms=quiet["lag_max_ms"],

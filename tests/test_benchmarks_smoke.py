@@ -66,6 +66,8 @@ async def test_every_figure_at_a_trivial_size(tmp_path: Path) -> None:
             "live_clients": 5,
             "live_updates": 3,
             "live_clients_saw_every_update": 5,
+            "live_delivery_p95_ms": pytest.approx(results.web.delivery_p95_ms, abs=0.01),
+            "live_delivery_max_ms": pytest.approx(results.web.delivery_max_ms, abs=0.01),
             "loop_lag_max_ms": pytest.approx(results.web.lag_max_ms, abs=0.01),
             "loop_lag_p99_ms": pytest.approx(results.web.lag_p99_ms, abs=0.01),
             "quiet_loop_lag_max_ms": pytest.approx(results.web.quiet_lag_max_ms, abs=0.01),
