@@ -83,6 +83,9 @@ async def cmd_demo(args: argparse.Namespace) -> int:
         raise UsageError(f"--history-nights: expected 0 or more, got {args.history_nights}")
     config = defaults(Path(args.db) if args.db else Path(DEMO_DATABASE))
     _setup_logging(config.bot.log_level, quiet=not args.verbose)
+    if not args.no_web:
+        # Imported now (aiohttp takes a few hundred ms), not once the demo clock runs at 600x.
+        from bot.frontends import web, web_reads  # noqa: F401
     tz = ZoneInfo(config.bot.timezone)
     runtime = await app.open_runtime(config)
     try:
