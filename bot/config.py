@@ -69,6 +69,19 @@ class HamsterConfig:
     characteristic: str | None = None
     counter_format: CounterFormat = "csc"
     value: str | None = None  # mqtt-counter: the dotted path of the count in a JSON payload
+    # The chats that see this hamster ("telegram:-1001234", "discord:5678"); None: every chat.
+    chats: tuple[str, ...] | None = None
+
+    @property
+    def home(self) -> str | None:
+        """The home a gateway publishes this wheel from (``mqtt:HOME/WHEEL``); None otherwise."""
+        if self.sensor is not None and self.sensor.startswith(MQTT_SENSOR):
+            return self.sensor.removeprefix(MQTT_SENSOR).partition("/")[0]
+        return None
+
+    def seen_in(self, platform: str, chat_key: str) -> bool:
+        """Whether the chat ``platform:chat_key`` sees this hamster."""
+        return self.chats is None or f"{platform}:{chat_key}" in self.chats
 
     @property
     def mqtt_source(self) -> str | None:
@@ -435,6 +448,26 @@ def _topic(value: Any, where: str) -> str:
     return text
 
 
+CHAT_PLATFORMS = ("telegram", "discord", "console")
+
+
+def _chat_list(value: Any, where: str) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise _fail(where, f'expected a list like ["telegram:-1001234"], got {_describe(value)}')
+    chats = []
+    for index, item in enumerate(value):
+        text = _nonempty_string(item, f"{where}[{index}]")
+        platform, sep, key = text.partition(":")
+        if not sep or platform not in CHAT_PLATFORMS or not key.strip():
+            raise _fail(
+                f"{where}[{index}]",
+                f'expected PLATFORM:ID like "telegram:-1001234" or "discord:5678" (platforms: '
+                f'{", ".join(CHAT_PLATFORMS)}), got "{text}"',
+            )
+        chats.append(f"{platform}:{key.strip()}")
+    return tuple(chats)
+
+
 def _dotted_path(value: Any, where: str) -> str:
     text = _nonempty_string(value, where)
     if any(not part.strip() for part in text.split(".")):
@@ -542,6 +575,7 @@ _SCHEMA: dict[str, dict[str, _Key]] = {
         "characteristic": _Key(_uuid),
         "counter_format": _Key(_one_of("csc", "u16le", "u32le")),
         "value": _Key(_dotted_path),
+        "chats": _Key(_chat_list),
     },
     "ble": {
         "scan_timeout": _Key(_between(1, 600)),

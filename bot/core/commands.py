@@ -116,8 +116,19 @@ class BotCore:
     def hamster(self, name: str) -> Hamster | None:
         return self._by_name.get(name)
 
-    def scope_for(self, chat: chat_store.Chat | None) -> Scope:
-        """The hamsters ``chat`` may see (None: the public view). Today every configured hamster."""
+    def scope_for(self, chat: chat_store.Chat | CommandContext | None) -> Scope:
+        """The hamsters ``chat`` may see: those whose ``[[hamsters]] chats`` name it, and every
+        hamster without ``chats``. A chat that has no row yet is passed as its CommandContext.
+        None is the public view (the web page, the CLI): every hamster."""
+        if chat is None:
+            return Scope(frozenset(self._by_name))
+        key = chat.chat_key if isinstance(chat, chat_store.Chat) else chat.chat_id
+        return Scope(
+            frozenset(h.name for h in self.hamsters if h.config.seen_in(chat.platform, key))
+        )
+
+    def everyone(self) -> Scope:
+        """Every hamster the bot knows, whichever chats see them (the league)."""
         return Scope(frozenset(self._by_name))
 
     def in_scope(self, scope: Scope) -> list[Hamster]:
@@ -195,7 +206,7 @@ class BotCore:
 @command("start", "/start", "say hello and show what I can do")
 async def start(core: BotCore, ctx: CommandContext, args: str) -> Reply:
     chat, _ = await core.chat_settings(ctx)
-    names = ", ".join(h.name for h in core.in_scope(core.scope_for(chat))) or "the hamster"
+    names = ", ".join(h.name for h in core.in_scope(core.scope_for(chat or ctx))) or "the hamster"
     return Reply(
         f"Hi {clean_name(ctx.display_name)}! I count {names}'s wheel and race it against your runs.\n"
         "Log a run with /logrun 5 km, then see who's ahead with /race.\n\n" + _help_text(ctx)
@@ -219,6 +230,7 @@ def _help_text(ctx: CommandContext) -> str:
 
 # The topics register their commands on import; /help and the chat menus list them in this order.
 from bot.core import hamster as _hamster  # noqa: E402, F401
+from bot.core import league as _league  # noqa: E402, F401
 from bot.core import race as _race  # noqa: E402, F401
 from bot.core import runs as _runs  # noqa: E402, F401
 from bot.core import settings as _settings  # noqa: E402, F401

@@ -86,7 +86,7 @@ async def hamster(core: BotCore, ctx: CommandContext, args: str) -> Reply:
     if args and args.casefold() not in ("stats", "stat", "records"):
         raise UserError("Try /hamster, or /hamster stats for records and streaks.")
     chat, settings = await core.chat_settings(ctx)
-    scope = core.scope_for(chat)
+    scope = core.scope_for(chat or ctx)
     if args:
         found = await reads.hamster_stats(core, scope, ctx.now, settings)
         blocks = [

@@ -119,6 +119,26 @@ class Standings:
 
 
 @dataclass(frozen=True, slots=True)
+class LeagueEntry:
+    rank: int
+    name: str
+    home: str | None  # None: beside the bot (no gateway, no [gateway] home)
+    distance_m: float
+    online: bool | None = None  # the wheel's link (a gateway's status for MQTT wheels)
+
+
+@dataclass(frozen=True, slots=True)
+class League:
+    """Every hamster the bot knows, ranked by distance over one period: ``/league``, ``/api/league``."""
+
+    period_label: str
+    start: datetime
+    end: datetime
+    entries: tuple[LeagueEntry, ...]
+    period_key: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Stats:
     """What ``/hamster stats`` says about one hamster; every figure already computed."""
 

@@ -206,7 +206,9 @@ async def race(core: BotCore, ctx: CommandContext, args: str) -> Reply:
     period = parse_period(
         args, now=ctx.now.astimezone(settings.tz), summary_time=settings.summary_time
     )
-    board = await reads.standings(core, core.scope_for(chat), chat, period, ctx.now, settings)
+    board = await reads.standings(
+        core, core.scope_for(chat or ctx), chat, period, ctx.now, settings
+    )
     return Reply(render_standings(board, settings.units))
 
 
@@ -217,7 +219,7 @@ async def chart(core: BotCore, ctx: CommandContext, args: str) -> Reply:
     period = parse_period(
         args, now=ctx.now.astimezone(settings.tz), summary_time=settings.summary_time
     )
-    scope = core.scope_for(chat)
+    scope = core.scope_for(chat or ctx)
     board = await reads.standings(core, scope, chat, period, ctx.now, settings, with_average=False)
     end = min(period.end.timestamp(), ctx.now.timestamp() + 1)
     start, hamsters = period.start.timestamp(), core.in_scope(scope)

@@ -7,6 +7,7 @@ Every face calls these and renders the values its own way (chat text, the web pa
 * ``nights(core, name, settings, last_morning, count)`` -> list[NightDistance]: a hamster's last nights.
 * ``standings(core, scope, chat, period, now, settings)`` -> Standings: a chat's race for a period.
 * ``hamster_stats(core, scope, now, settings)`` -> list[Stats]: ``/hamster stats``.
+* ``league(core, period, now, settings)`` -> League: every hamster the bot knows, ranked, with its home.
 * ``chat_settings(config, chat)`` -> ChatSettings: a chat's settings, or the configured defaults for None.
 * ``rank(entries)``: the one ranking rule (pure).
 
@@ -32,6 +33,8 @@ from bot.core.model import (
     NO_SENSOR,
     ChatSettings,
     HamsterNow,
+    League,
+    LeagueEntry,
     NightDistance,
     Scope,
     Standings,
@@ -67,6 +70,12 @@ class Hamster:
 
     def metres(self, revolutions: int) -> float:
         return revolutions * self.config.circumference_m
+
+
+def home_of(config: Config, hamster: HamsterConfig) -> str | None:
+    """Where a hamster lives: the gateway's home for ``mqtt:HOME/WHEEL``, else this bot's own
+    ``[gateway] home`` when it names one, else None (beside the bot)."""
+    return hamster.home or config.gateway.home
 
 
 def chat_settings(config: Config, chat: Chat | None) -> ChatSettings:
@@ -195,7 +204,7 @@ async def hamsters_now(
         result.append(
             HamsterNow(
                 name=hamster.name,
-                home=None,
+                home=home_of(core.config, hamster.config),
                 tonight_m=hamster.metres(tonight_revs),
                 last_night_m=nightly[-1] if nightly[-1] > 0 else None,
                 average_7_m=night_average(nightly),
@@ -289,6 +298,26 @@ async def standings(
         index = next(i for i, h in enumerate(hamsters) if h.wheel_id == leader.key)
         average = night_average(averages[index])
     return Standings(period.label, period.start, period.end, ranked, period.key, average)
+
+
+async def league(core: BotCore, period: Period, now: datetime, settings: ChatSettings) -> League:
+    """Every hamster the bot knows over ``period`` (up to ``now``), ranked by distance, with homes."""
+    board = await standings(core, core.everyone(), None, period, now, settings, with_average=False)
+    by_id = {h.wheel_id: h for h in core.hamsters}
+    entries = []
+    for entry in board.entries:
+        hamster = by_id[entry.key]
+        status = core.status(hamster.name)
+        entries.append(
+            LeagueEntry(
+                entry.rank,
+                entry.name,
+                home_of(core.config, hamster.config),
+                entry.distance_m,
+                status.online if status else None,
+            )
+        )
+    return League(board.period_label, board.start, board.end, tuple(entries), board.period_key)
 
 
 async def _nobody() -> list[queries.PersonTotal]:

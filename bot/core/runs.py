@@ -47,7 +47,7 @@ async def logrun(core: BotCore, ctx: CommandContext, args: str) -> Reply:
             f" ({parsing.format_pace(entry.distance_m, entry.duration_s, units)})"
         )
     text += f". Run #{run_id}, /undo to take it back."
-    for hamster in await reads.hamsters_now(core, core.scope_for(chat), ctx.now, settings):
+    for hamster in await reads.hamsters_now(core, core.scope_for(chat or ctx), ctx.now, settings):
         text += (
             f"\n🐹 {clean_name(hamster.name)} has run"
             f" {format_distance(hamster.tonight_m, units)} tonight."
@@ -116,12 +116,12 @@ async def undo(core: BotCore, ctx: CommandContext, args: str) -> Reply:
 async def export(core: BotCore, ctx: CommandContext, args: str) -> Reply:
     chat, settings = await core.chat_settings(ctx)
     runs = await export_store.run_rows(core.db, chat.id) if chat else []
-    nights = await export_nights(core, settings, ctx.now.timestamp(), core.scope_for(chat))
+    nights = await export_nights(core, settings, ctx.now.timestamp(), core.scope_for(chat or ctx))
     files = (
         ("runs.csv", export_store.runs_csv(runs).encode()),
         ("nights.csv", export_store.nights_csv(nights).encode()),
     )
-    names = ", ".join(clean_name(h.name) for h in core.in_scope(core.scope_for(chat)))
+    names = ", ".join(clean_name(h.name) for h in core.in_scope(core.scope_for(chat or ctx)))
     runs_word = "run" if len(runs) == 1 else "runs"
     return Reply(
         f"📦 {len(runs)} {runs_word} from this chat (runs.csv) and {names}'s nightly totals"

@@ -2,7 +2,7 @@
 
 Routes: ``/`` (the hamsters' figures, the 30-night chart, "have you run as much as ...?"), ``/r/TOKEN`` (one
 chat's race, shared by ``/web``), ``/api/hamsters``, ``/api/hamsters/NAME/nights?days=N``,
-``/api/race/TOKEN?period=P``, live events on ``/api/live`` and ``/api/race/TOKEN/live`` (Server-Sent Events),
+``/api/race/TOKEN?period=P``, ``/api/league?period=P`` (every hamster the bot knows, with its home), live events on ``/api/live`` and ``/api/race/TOKEN/live`` (Server-Sent Events),
 ``/preview.png`` (the link preview card) and ``/static/``.
 
 Read-only: the page reads through ``PageReads`` (stored totals plus the wheel buffers, never a commit). Live
@@ -29,7 +29,7 @@ from urllib.parse import quote
 from aiohttp import web
 
 from bot.config import WebSettings
-from bot.core.model import HamsterNow, NightDistance, Standings
+from bot.core.model import HamsterNow, League, NightDistance, Standings
 from bot.core.parsing import Units, UserError, format_distance, parse_distance
 from bot.frontends import web_pages as pages
 
@@ -68,6 +68,10 @@ class PageReads(Protocol):
     async def standings(self, period: str, token: str | None) -> Standings | None:
         """A period's standings: the hamsters alone (``token`` None) or the race of the chat whose
         link ``token`` is; None when no chat has that link. Raises UserError for a bad period."""
+        ...
+
+    async def league(self, period: str) -> League:
+        """Every hamster the bot knows, ranked over ``period``. Raises UserError for a bad period."""
         ...
 
 
@@ -465,6 +469,15 @@ async def api_nights(request: web.Request) -> web.Response:
     return _json(pages.nights_json(nights))
 
 
+async def api_league(request: web.Request) -> web.Response:
+    period = request.query.get("period", "week").strip().lower()[:40] or "week"
+    try:
+        league = await request.app[SITE].reads.league(period)
+    except UserError as err:
+        return _json({"error": str(err)}, 400)
+    return _json(pages.league_json(period, league))
+
+
 async def _race(request: web.Request) -> tuple[str, str, Standings] | web.Response:
     site = request.app[SITE]
     token = request.match_info["token"]
@@ -608,6 +621,7 @@ def build_app(
     app.router.add_get("/api/hamsters", api_hamsters)
     app.router.add_get("/api/hamsters/{name}/nights", api_nights)
     app.router.add_get("/api/race/{token}", api_race)
+    app.router.add_get("/api/league", api_league)
     app.router.add_get("/api/live", live)
     app.router.add_get("/api/race/{token}/live", race_live)
     app.router.add_get("/preview.png", preview_png)

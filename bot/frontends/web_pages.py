@@ -14,7 +14,7 @@ from html import escape
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from bot.core.model import HamsterNow, NightDistance, Standings
+from bot.core.model import HamsterNow, League, NightDistance, Standings
 from bot.core.parsing import Units, format_distance
 
 METRICS = (
@@ -98,6 +98,23 @@ def standings_json(period: str, standings: Standings) -> dict[str, Any]:
         "standings": [
             {"name": e.name, "kind": e.kind, "distance_m": _round(e.distance_m)}
             for e in standings.entries
+        ],
+    }
+
+
+def league_json(period: str, league: League) -> dict[str, Any]:
+    return {
+        "period": period,
+        "label": league.period_label,
+        "league": [
+            {
+                "rank": e.rank,
+                "name": e.name,
+                "home": e.home,
+                "distance_m": _round(e.distance_m),
+                "online": e.online,
+            }
+            for e in league.entries
         ],
     }
 

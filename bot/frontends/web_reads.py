@@ -13,7 +13,7 @@ from datetime import datetime
 
 from bot.core import reads
 from bot.core.commands import BotCore
-from bot.core.model import HamsterNow, NightDistance, Standings
+from bot.core.model import HamsterNow, League, NightDistance, Standings
 from bot.core.periods import last_night, parse_period
 from bot.core.race import clean_name
 from bot.wheels import WheelPipeline
@@ -66,3 +66,14 @@ class CoreReads:
         )
         entries = tuple(replace(e, name=clean_name(e.name)) for e in board.entries)
         return replace(board, entries=entries)
+
+    async def league(self, period: str) -> League:
+        settings = self.settings
+        now = self._now()
+        span = parse_period(period, now=now, summary_time=settings.summary_time, default="week")
+        league = await reads.league(self.core, span, now, settings)
+        entries = tuple(
+            replace(e, name=clean_name(e.name), home=clean_name(e.home) if e.home else None)
+            for e in league.entries
+        )
+        return replace(league, entries=entries)
