@@ -44,7 +44,7 @@ SORRY = "Sorry, something went wrong on my side. Please try again in a minute."
 SLOW_COMMANDS = frozenset({"race", "hamster", "chart", "export"})
 # Commands with options of their own; every other visible core command gets one free-text option.
 BESPOKE_COMMANDS = frozenset(
-    {"logrun", "race", "chart", "runs", "undo", "hamster", "help", "settings"}
+    {"logrun", "race", "chart", "league", "runs", "undo", "hamster", "help", "settings"}
 )
 # /start is Telegram's greeting convention; /help covers it on Discord.
 NOT_ON_DISCORD = frozenset({"start"})
@@ -390,7 +390,7 @@ def build_commands(frontend: DiscordFrontend) -> list[app_commands.Command]:
 
     commands.append(logrun)
 
-    for period_command in ("race", "chart"):
+    for period_command in ("race", "chart", "league"):
         if period_command == "race" or period_command in COMMANDS:
             commands.append(_period_command(frontend, period_command))
 
