@@ -402,6 +402,14 @@ async def test_race_events_follow_logged_runs_and_revocation(
     await site.core.dispatch(make_ctx(datetime.fromtimestamp(NOW, UTC)), "logrun", "2 km")
     (second,) = await read_events(response, 1)
     assert {"name": "Alice", "kind": "person", "distance_m": 2000.0} in second["standings"]
+    # The race chart comes with it: cumulative lines, the person's a step up to her run.
+    lines = {line["name"]: line for line in second["chart"]["lines"]}
+    assert set(lines) == {"Ursula", "Alice"}
+    alice = lines["Alice"]
+    assert alice["kind"] == "person"
+    assert [m for _, m in alice["points"]] == [0.0, 2000.0, 2000.0]
+    assert alice["points"][1][0] == int(NOW)  # logged now: ran now
+    assert lines["Ursula"]["kind"] == "hamster"
     chat = await chat_store.get_chat(site.db, "console", "group-1")
     assert chat is not None
     await chat_store.revoke_web_link(site.db, chat.id)

@@ -213,6 +213,14 @@ async def test_a_chats_race_link_live_then_revoked(browser: Any, runtime: app.Ru
         )
     )
     assert "4.00 km" in row
+    # ... and in the race chart: a line for her beside the hamster's.
+    names = await page.wait_for(
+        lambda d: d.execute_script(
+            "const p = [...document.querySelectorAll('[data-race-chart] path')];"
+            " return p.length === 2 && p.map((e) => e.dataset.name).sort().join(',')"
+        )
+    )
+    assert names == "Alice,Ursula"
     # Revoked: the open page turns into the not-found page, and the link answers 404.
     assert "off" in (await runtime.core.dispatch(ctx(), "web", "off")).text
     await page.wait_for(lambda d: "Nothing here" in d.find_element("tag name", "h1").text)

@@ -15,14 +15,15 @@ import numpy as np
 
 from bot.core import reads
 from bot.core.charts import RaceLine, race_chart
-from bot.core.model import Standings, StandingsEntry
+from bot.core.model import ChatSettings, Scope, Standings, StandingsEntry
 from bot.core.parsing import Units, format_distance
-from bot.core.periods import parse_period
+from bot.core.periods import Period, parse_period
 from bot.core.registry import CommandContext, Reply, command
 from bot.core.stats import utc_offsets
 
 if TYPE_CHECKING:
     from bot.core.commands import BotCore
+    from storage.chats import Chat
 
 MEDALS = ("🥇", "🥈", "🥉")
 HAMSTER = "🐹"
@@ -212,6 +213,35 @@ async def race(core: BotCore, ctx: CommandContext, args: str) -> Reply:
     return Reply(render_standings(board, settings.units))
 
 
+async def race_chart_lines(
+    core: BotCore,
+    scope: Scope,
+    chat: Chat | None,
+    period: Period,
+    now: float,
+    settings: ChatSettings,
+    board: Standings,
+) -> list[RaceLine]:
+    """The race's cumulative distance lines over ``period`` up to ``now``: /chart and the web page."""
+    end = min(period.end.timestamp(), now + 1)
+    start, hamsters = period.start.timestamp(), core.in_scope(scope)
+    if period.key == "all":
+        # "All time" starts in 1970; the picture starts with the first thing that happened.
+        firsts = await reads.first_activity(core, hamsters, chat)
+        start = max(start, min(firsts)) if firsts else end - 86400
+    edges = chart_edges(start, end)
+    tracks, runs = await reads.race_tracks(core, hamsters, chat, edges)
+    marks = [RunMark(r.display_name, r.person_id, r.ran_at, r.distance_m) for r in runs]
+    return race_lines(
+        [HamsterTrack(h.name, edges, metres) for h, metres in zip(hamsters, tracks, strict=True)],
+        marks,
+        board.entries,
+        start=start,
+        end=end,
+        tz=settings.tz,
+    )
+
+
 @command("chart", "/chart [PERIOD]", "the race as a picture: week (default), month, all…")
 async def chart(core: BotCore, ctx: CommandContext, args: str) -> Reply:
     chat, settings = await core.chat_settings(ctx)
@@ -221,23 +251,7 @@ async def chart(core: BotCore, ctx: CommandContext, args: str) -> Reply:
     )
     scope = core.scope_for(chat or ctx)
     board = await reads.standings(core, scope, chat, period, ctx.now, settings, with_average=False)
-    end = min(period.end.timestamp(), ctx.now.timestamp() + 1)
-    start, hamsters = period.start.timestamp(), core.in_scope(scope)
-    if period.key == "all":
-        # "All time" starts in 1970; the picture starts with the first thing that happened.
-        firsts = await reads.first_activity(core, hamsters, chat)
-        start = max(start, min(firsts)) if firsts else end - 86400
-    edges = chart_edges(start, end)
-    tracks, runs = await reads.race_tracks(core, hamsters, chat, edges)
-    marks = [RunMark(r.display_name, r.person_id, r.ran_at, r.distance_m) for r in runs]
-    lines = race_lines(
-        [HamsterTrack(h.name, edges, metres) for h, metres in zip(hamsters, tracks, strict=True)],
-        marks,
-        board.entries,
-        start=start,
-        end=end,
-        tz=settings.tz,
-    )
+    lines = await race_chart_lines(core, scope, chat, period, ctx.now.timestamp(), settings, board)
     draw = core.charts.get("race") or race_chart
     image = await draw(lines, title=f"Race, {board.period_label} ({units})", units=units)
     if image is None:

@@ -23,7 +23,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote
 
 from aiohttp import web
@@ -32,6 +32,9 @@ from bot.config import WebSettings
 from bot.core.model import HamsterNow, League, NightDistance, Standings
 from bot.core.parsing import Units, UserError, format_distance, parse_distance
 from bot.frontends import web_pages as pages
+
+if TYPE_CHECKING:
+    from bot.core.charts import RaceLine
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +55,7 @@ MAX_NIGHTS = 366
 QUEUE_SIZE = 32  # events a viewer may fall behind before it is dropped
 HEARTBEAT_SECONDS = 15.0  # a comment line now and then finds viewers that vanished
 REFRESH_SECONDS = 30.0  # re-read the figures: a night ends, a sensor goes offline
-RACE_DEBOUNCE_SECONDS = 0.5
+RACE_DEBOUNCE_SECONDS = 1.0  # a race shown is read again at most once a second, whoever watches
 PREVIEW_MAX_AGE_SECONDS = 300.0
 
 
@@ -68,6 +71,10 @@ class PageReads(Protocol):
     async def standings(self, period: str, token: str | None) -> Standings | None:
         """A period's standings: the hamsters alone (``token`` None) or the race of the chat whose
         link ``token`` is; None when no chat has that link. Raises UserError for a bad period."""
+        ...
+
+    async def race_chart(self, period: str, token: str) -> list[RaceLine] | None:
+        """The race's cumulative distance lines (as /chart draws them); None as ``standings``."""
         ...
 
     async def league(self, period: str) -> League:
@@ -241,31 +248,40 @@ class LiveHub:
         key = (token, period)
         feed = self._races.get(key)
         if feed is None or feed.event is None:
-            standings = await self._reads.standings(period, token)
-            if standings is None:
+            event = await self._race_event(token, period)
+            if event is None:
                 return None
             feed = self._races.setdefault(key, _RaceFeed(token, period))
-            feed.event = pages.sse_event(pages.standings_json(period, standings))
+            feed.event = event
         viewer = Viewer()
         viewer.send(feed.event)
         feed.viewers.add(viewer)
         return viewer
 
+    async def _race_event(self, token: str, period: str) -> bytes | None:
+        """The race's standings and chart lines as one event; None when the link is gone."""
+        standings = await self._reads.standings(period, token)
+        lines = await self._reads.race_chart(period, token) if standings is not None else None
+        if standings is None or lines is None:
+            return None
+        payload = pages.standings_json(period, standings)
+        payload["chart"] = pages.race_chart_json(lines)
+        return pages.sse_event(payload)
+
     async def _refresh_races(self) -> None:
         await asyncio.sleep(self.race_debounce)
         for key, feed in list(self._races.items()):
             try:
-                standings = await self._reads.standings(feed.period, feed.token)
+                event = await self._race_event(feed.token, feed.period)
             except Exception:
                 log.exception("Reading a race for the page failed")
                 continue
-            if standings is None:  # the link was revoked: every open page learns it at once
+            if event is None:  # the link was revoked: every open page learns it at once
                 for viewer in feed.viewers:
                     viewer.send(pages.sse_event({"gone": True}, "gone"))
                     viewer.end()
                 self._races.pop(key, None)
                 continue
-            event = pages.sse_event(pages.standings_json(feed.period, standings))
             if event != feed.event:
                 feed.event = event
                 for viewer in list(feed.viewers):

@@ -11,10 +11,13 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
 from bot.core.model import HamsterNow, League, NightDistance, Standings
+
+if TYPE_CHECKING:
+    from bot.core.charts import RaceLine
 from bot.core.parsing import Units, format_distance
 
 METRICS = (
@@ -116,6 +119,24 @@ def league_json(period: str, league: League) -> dict[str, Any]:
             }
             for e in league.entries
         ],
+    }
+
+
+def race_chart_json(lines: Sequence[RaceLine]) -> dict[str, Any]:
+    """Cumulative distance lines: ``points`` are ``[epoch seconds, metres]``; people's lines are
+    steps (a run counts when it is logged), the hamsters' lines run through their points."""
+    return {
+        "lines": [
+            {
+                "name": line.name,
+                "kind": "hamster" if line.is_hamster else "person",
+                "points": [
+                    [int(t), round(float(m), 1)]
+                    for t, m in zip(line.times, line.cumulative_m, strict=True)
+                ],
+            }
+            for line in lines
+        ]
     }
 
 
@@ -326,8 +347,11 @@ def race_page(token: str, period: str, standings: Standings, units: Units) -> st
         '</select><button type="submit">Show</button></form>'
         f'<section class="race" data-race="{escape(token)}" data-period="{escape(period)}">'
         f"{standings_table(standings, units)}"
-        '<figure class="chart"><figcaption>Distance this period</figcaption>'
-        '<div class="chart-area" data-race-chart role="img" aria-label="The race as bars">'
+        f'<figure class="chart"><figcaption>The race, {escape(standings.period_label)}'
+        f" ({units})</figcaption>"
+        '<div class="chart-area" data-race-chart role="img"'
+        ' aria-label="Each runner\'s distance adding up over the period">'
+        '<p class="hint">The chart needs JavaScript; the standings above don\'t.</p>'
         "</div></figure></section>"
     )
     return _document(title, body, units, page="race")

@@ -12,10 +12,11 @@ from dataclasses import replace
 from datetime import datetime
 
 from bot.core import reads
+from bot.core.charts import RaceLine
 from bot.core.commands import BotCore
 from bot.core.model import HamsterNow, League, NightDistance, Standings
 from bot.core.periods import last_night, parse_period
-from bot.core.race import clean_name
+from bot.core.race import clean_name, race_chart_lines
 from bot.wheels import WheelPipeline
 from storage import chats as chat_store
 
@@ -52,6 +53,16 @@ class CoreReads:
         return await reads.nights(self.core, hamster.name, settings, last_morning, days)
 
     async def standings(self, period: str, token: str | None) -> Standings | None:
+        race = await self._race(period, token)
+        return None if race is None else race[0]
+
+    async def race_chart(self, period: str, token: str) -> list[RaceLine] | None:
+        race = await self._race(period, token, lines=True)
+        return None if race is None else race[1]
+
+    async def _race(
+        self, period: str, token: str | None, *, lines: bool = False
+    ) -> tuple[Standings, list[RaceLine]] | None:
         core = self.core
         chat = None
         if token is not None:
@@ -61,11 +72,15 @@ class CoreReads:
         settings = reads.chat_settings(core.config, chat)
         now = datetime.fromtimestamp(self.clock(), settings.tz)
         span = parse_period(period, now=now, summary_time=settings.summary_time, default="week")
-        board = await reads.standings(
-            core, core.scope_for(chat), chat, span, now, settings, with_average=False
-        )
+        scope = core.scope_for(chat)
+        board = await reads.standings(core, scope, chat, span, now, settings, with_average=False)
+        chart = []
+        if lines:
+            chart = await race_chart_lines(
+                core, scope, chat, span, now.timestamp(), settings, board
+            )
         entries = tuple(replace(e, name=clean_name(e.name)) for e in board.entries)
-        return replace(board, entries=entries)
+        return replace(board, entries=entries), chart
 
     async def league(self, period: str) -> League:
         settings = self.settings

@@ -23,8 +23,8 @@
     return node;
   }
 
-  // Bars in an SVG: items are {label, metres, title, cls}.
-  function bars(area, items, horizontal) {
+  // Bars in an SVG (the 30 nights): items are {label, metres, title, cls}.
+  function bars(area, items) {
     area.replaceChildren();
     if (!items.length) {
       const empty = document.createElement("p");
@@ -34,20 +34,6 @@
       return;
     }
     const most = Math.max(1, ...items.map((item) => item.metres));
-    if (horizontal) {
-      const row = 34, width = 600, labelWidth = 180;
-      const svg = el("svg", { viewBox: `0 0 ${width} ${items.length * row}`, class: "bars" });
-      items.forEach((item, i) => {
-        const length = ((width - labelWidth - 90) * item.metres) / most;
-        svg.append(el("text", { x: 0, y: i * row + 22, class: "label" }, item.label));
-        const bar = el("rect", { x: labelWidth, y: i * row + 6, width: Math.max(length, 1), height: row - 12, class: item.cls });
-        bar.append(el("title", {}, item.title));
-        svg.append(bar);
-        svg.append(el("text", { x: labelWidth + length + 6, y: i * row + 22, class: "value" }, formatDistance(item.metres)));
-      });
-      area.append(svg);
-      return;
-    }
     const width = 600, height = 220, top = 20, bottom = 24;
     const step = width / items.length;
     const svg = el("svg", { viewBox: `0 0 ${width} ${height}`, class: "bars" });
@@ -96,7 +82,7 @@
         metres: night.distance_m,
         title: `${night.date}: ${formatDistance(night.distance_m)}`,
         cls: "hamster",
-      })), false);
+      })));
     } catch (error) {
       area.textContent = "The chart could not be loaded.";
     }
@@ -154,13 +140,44 @@
     }
     fresh.setAttribute("data-standings", "");
     old.replaceWith(fresh);
-    const chart = section.querySelector("[data-race-chart]");
-    bars(chart, data.standings.map((entry) => ({
-      label: entry.name.length > 18 ? entry.name.slice(0, 17) + "…" : entry.name,
-      metres: entry.distance_m,
-      title: `${entry.name}: ${formatDistance(entry.distance_m)}`,
-      cls: entry.kind,
-    })), true);
+    if (data.chart) raceLines(section.querySelector("[data-race-chart]"), data.chart.lines);
+  }
+
+  // Cumulative distance over the period, one line per runner (as /chart draws it):
+  // the hamsters' lines run through their points, people's lines are steps.
+  function raceLines(area, lines) {
+    area.replaceChildren();
+    const points = lines.flatMap((line) => line.points);
+    if (!points.length) return;
+    const width = 600, height = 260, left = 4, right = 4, top = 24, bottom = 8;
+    const first = Math.min(...points.map((p) => p[0]));
+    const last = Math.max(...points.map((p) => p[0]));
+    const most = Math.max(1, ...points.map((p) => p[1]));
+    const x = (t) => left + ((width - left - right) * (t - first)) / Math.max(last - first, 1);
+    const y = (m) => height - bottom - ((height - top - bottom) * m) / most;
+    const svg = el("svg", { viewBox: `0 0 ${width} ${height}`, class: "lines" });
+    svg.append(el("text", { x: left, y: 16, class: "value" }, "top " + formatDistance(most)));
+    const legend = document.createElement("ul");
+    legend.className = "legend";
+    let person = 0;
+    lines.forEach((line) => {
+      const cls = line.kind === "hamster" ? "hamster" : "p" + (person++ % 6);
+      let d = "";
+      line.points.forEach(([t, m], i) => {
+        if (i === 0) d += `M${x(t).toFixed(1)} ${y(m).toFixed(1)}`;
+        else if (line.kind === "hamster") d += `L${x(t).toFixed(1)} ${y(m).toFixed(1)}`;
+        else d += `H${x(t).toFixed(1)}V${y(m).toFixed(1)}`;
+      });
+      const path = el("path", { d, class: cls, "data-name": line.name });
+      const total = line.points.length ? line.points[line.points.length - 1][1] : 0;
+      path.append(el("title", {}, `${line.name}: ${formatDistance(total)}`));
+      svg.append(path);
+      const item = document.createElement("li");
+      item.className = cls;
+      item.textContent = `${line.name}${line.kind === "hamster" ? " (hamster)" : ""}: ${formatDistance(total)}`;
+      legend.append(item);
+    });
+    area.append(svg, legend);
   }
 
   function racePage() {
