@@ -473,3 +473,18 @@ def test_the_redactor_never_raises_on_a_malformed_log_call() -> None:
     redactor = TokenRedactor(["123:SECRET"])
     record = logging.LogRecord("x", logging.INFO, __file__, 1, "%s %s", (1,), None)
     assert redactor.filter(record) is True
+
+
+async def test_names_with_markup_are_sent_as_plain_text(bot: Bot) -> None:
+    """Telegram messages carry no parse mode, so a name's markup shows literally (issue 16)."""
+    bot.fake.push_message(
+        GROUP,
+        "/logrun 5 km",
+        user_id=4242,
+        first_name="[Free](https://e.vil) *b*",
+        last_name=None,
+        chat_type="supergroup",
+    )
+    sent = await bot.fake.wait_for_sent(lambda s: "Logged" in (s.text or ""))
+    assert sent[0].parse_mode is None
+    assert "[Free](https://e.vil) *b*" in (sent[0].text or "")
