@@ -99,3 +99,43 @@ def test_the_terminal_user_is_the_login_name_not_you(tmp_path: Path) -> None:
     assert "for alice." in say("/logrun 5 km")
     race = say("/race")
     assert "alice: 3.11 mi" in race and "you" not in race
+
+
+def test_ctrl_c_at_the_prompt_leaves_the_terminal_as_it_was(tmp_path: Path) -> None:
+    import fcntl
+    import termios
+
+    controller, terminal = pty.openpty()
+    before = termios.tcgetattr(terminal)
+
+    def own_terminal() -> None:  # the pty becomes the child's controlling terminal: Ctrl-C works
+        os.setsid()
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot", "console", "--db", "t.db"],
+        cwd=tmp_path,
+        stdin=terminal,
+        stdout=terminal,
+        stderr=terminal,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "TERM": "xterm"},
+        preexec_fn=own_terminal,
+    )
+    try:
+        screen = ""
+        while "> " not in screen:
+            ready, _, _ = select.select([controller], [], [], 60)
+            assert ready, screen
+            screen += os.read(controller, 65536).decode(errors="replace")
+        os.write(controller, b"\x03")
+        assert process.wait(timeout=60) == 0
+        after = termios.tcgetattr(terminal)
+        assert after[3] & (termios.ICANON | termios.ECHO) == before[3] & (
+            termios.ICANON | termios.ECHO
+        )
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        os.close(terminal)
+        os.close(controller)

@@ -135,6 +135,24 @@ async def _stdin_lines(
     return queue
 
 
+def _terminal_mode(stream: TextIO) -> list | None:
+    try:
+        import termios
+
+        return termios.tcgetattr(stream.fileno())
+    except (ImportError, OSError, ValueError):
+        return None
+
+
+def _restore_terminal(stream: TextIO, mode: list) -> None:
+    try:
+        import termios
+
+        termios.tcsetattr(stream.fileno(), termios.TCSADRAIN, mode)
+    except (ImportError, OSError, ValueError):
+        pass
+
+
 def _line_editing(stdin: TextIO, stdout: TextIO) -> bool:
     """readline's line editing for ``input()``, when both ends are this terminal and it exists."""
     if not (stdin is sys.stdin and stdout is sys.stdout and stdin.isatty() and stdout.isatty()):
@@ -169,18 +187,25 @@ async def run_console(
             file=stdout,
         )
     prompt_ready = threading.Event() if _line_editing(stdin, stdout) else None
-    lines = await _stdin_lines(stdin, prompt_ready)
-    while True:
-        if prompt_ready is not None:
-            prompt_ready.set()
-        elif interactive:
-            print(PROMPT, end="", file=stdout, flush=True)
-        line = await lines.get()
-        if line is None:
-            break
-        now = clock()
-        reply = await answer(core, context(chat_id=chat_id, user=user, now=now), line)
-        if reply is not None:
-            print(render(reply, image_dir, now), file=stdout, flush=True)
+    # readline switches the terminal to its own mode while it reads a line; Ctrl-C ends us in the
+    # middle of that, so the terminal's mode is put back on every way out.
+    saved = _terminal_mode(stdin) if prompt_ready is not None else None
+    try:
+        lines = await _stdin_lines(stdin, prompt_ready)
+        while True:
+            if prompt_ready is not None:
+                prompt_ready.set()
+            elif interactive:
+                print(PROMPT, end="", file=stdout, flush=True)
+            line = await lines.get()
+            if line is None:
+                break
+            now = clock()
+            reply = await answer(core, context(chat_id=chat_id, user=user, now=now), line)
+            if reply is not None:
+                print(render(reply, image_dir, now), file=stdout, flush=True)
+    finally:
+        if saved is not None:
+            _restore_terminal(stdin, saved)
     if interactive:
         print(file=stdout)
