@@ -441,6 +441,7 @@ async def cmd_import(args: argparse.Namespace) -> int:
         format_duration,
         format_pace,
     )
+    from bot.progress import Progress
     from storage import chats as chat_store
     from storage.db import Database
     from storage.runs import DuplicateRun
@@ -477,7 +478,14 @@ async def cmd_import(args: argparse.Namespace) -> int:
         person = people[0]
         tz = ZoneInfo(chat.timezone or config.bot.timezone)
         units: Units = person.units or chat.units or config.bot.units  # type: ignore[assignment]
-        for path in paths:
+        progress = Progress(len(paths), "files")
+
+        def say(line: str) -> None:
+            progress.erase()  # the line goes where the bar was; the bar comes back below it
+            print(line, flush=True)
+
+        for done, path in enumerate(paths, start=1):
+            progress.update(done - 1, done - 1)
             try:
                 data = _read_activity_bytes(path)
                 activity = await run_files.read_file(
@@ -493,11 +501,11 @@ async def cmd_import(args: argparse.Namespace) -> int:
                 )
             except UserError as err:
                 refused += 1
-                print(f"{path}: not logged: {err}")
+                say(f"{path}: not logged: {err}")
                 continue
             except DuplicateRun as dup:
                 duplicates += 1
-                print(
+                say(
                     f"{path}: duplicate of run #{dup.existing.id} "
                     f"({format_distance(dup.existing.distance_m, units)}"
                     f" on {dup.existing.day:%a %-d %b %Y}), "
@@ -515,7 +523,8 @@ async def cmd_import(args: argparse.Namespace) -> int:
                     f", {format_duration(activity.duration_s)} {which}"
                     f" ({format_pace(activity.distance_m, activity.duration_s, units)})"
                 )
-            print(line)
+            say(line)
+        progress.close()
     finally:
         await db.close()
     print(

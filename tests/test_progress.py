@@ -101,3 +101,37 @@ def test_replay_shows_a_bar_on_a_terminal_and_nothing_when_piped(tmp_path: Path)
     assert "[" in text and "notifications" in text and "%" in text
     assert text.endswith("\r")  # erased before the result line
     assert stdout.startswith("Replayed 20000 notifications")
+
+
+def test_import_shows_a_bar_of_files_between_its_lines_on_a_terminal(tmp_path: Path) -> None:
+    data = ROOT / "tests" / "data" / "activities"
+    files = [str(data / n) for n in ("garmin-fenix-5-run.fit", "test.tcx", "korita-zbevnica.gpx")]
+    command = [sys.executable, "-m", "bot", "import", "--db", "t.db", "--chat", "console:c"]
+    env = {**os.environ, "TZ": "UTC", "PYTHONPATH": str(ROOT)}
+    piped = subprocess.run(
+        [*command, "--user", "Ann", *files], cwd=tmp_path, capture_output=True, text=True, env=env,
+        timeout=120,
+    )  # fmt: skip
+    assert piped.stderr == "" and "\r" not in piped.stdout, piped.stderr
+    controller, terminal = pty.openpty()
+    try:
+        process = subprocess.Popen(
+            [*command, "--user", "Bob", *files], cwd=tmp_path, stdout=terminal, stderr=terminal,
+            env=env,
+        )  # fmt: skip
+        os.close(terminal)
+        seen = b""
+        while True:
+            try:
+                chunk = os.read(controller, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            seen += chunk
+        process.wait(timeout=120)
+    finally:
+        os.close(controller)
+    text = seen.decode()
+    assert "0 files" in text and "%" in text  # the bar, drawn before the first file
+    assert text.count("logged run #") == 3 and "3 logged, 0 already there" in text
