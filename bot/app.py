@@ -261,6 +261,41 @@ def start_wheel_sources(runtime: Runtime, clock: Clock | DemoClock = time.time) 
     )
 
 
+def start_homeassistant(runtime: Runtime) -> None:
+    """``[mqtt] homeassistant = true``: every hamster in Home Assistant, through MQTT discovery."""
+    config = runtime.config
+    if not (config.mqtt.homeassistant and config.mqtt.url):
+        return
+    from datetime import datetime
+
+    from bot.core import reads
+    from bot.core.model import HamsterNow
+    from bot.homeassistant import HomeAssistantPublisher
+
+    core = runtime.core
+    settings = reads.chat_settings(config, None)
+
+    async def read() -> list[HamsterNow]:
+        now = datetime.now(settings.tz)
+        return await reads.hamsters_now(core, core.scope_for(None), now, settings)
+
+    publisher = HomeAssistantPublisher(
+        config.mqtt,
+        read,
+        [h.name for h in config.hamsters],
+        client_id=f"{bot_client_id(config)}-homeassistant",
+        interval=config.bot.flush_seconds,
+    )
+    runtime.tasks.append(
+        asyncio.create_task(supervise("Home Assistant", publisher.run), name="homeassistant")
+    )
+
+
+def bot_client_id(config: Config) -> str:
+    """Stable across restarts, so the broker keeps the bot's persistent session."""
+    return config.mqtt.client_id or f"hamsterbot-bot-{socket.gethostname()}"
+
+
 def mqtt_feed(runtime: Runtime, hamsters: list[HamsterConfig]) -> MqttWheelFeed:
     """The bot's one broker connection, feeding every ``mqtt:``/``mqtt-counter:`` hamster."""
     from sensors.mqtt import MqttWheel, MqttWheelFeed
@@ -278,8 +313,7 @@ def mqtt_feed(runtime: Runtime, hamsters: list[HamsterConfig]) -> MqttWheelFeed:
                 last_at=pipeline.counter.state.last_at,
             )
         )
-    client_id = runtime.config.mqtt.client_id or f"hamsterbot-bot-{socket.gethostname()}"
-    return MqttWheelFeed(runtime.config.mqtt, wheels, client_id=client_id)
+    return MqttWheelFeed(runtime.config.mqtt, wheels, client_id=bot_client_id(runtime.config))
 
 
 def _simulated_factory(
@@ -413,6 +447,7 @@ async def run(
         stop = stop or asyncio.Event()
         try:
             start_wheel_sources(runtime)
+            start_homeassistant(runtime)
             start_frontends(runtime, sync_global=sync_commands == "global")
             runtime.senders.update(senders or {})
             start_scheduler(runtime, runtime.senders)

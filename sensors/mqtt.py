@@ -275,7 +275,7 @@ def describe_error(error: BaseException, settings: BrokerSettings) -> tuple[str,
     return "lost", f"lost the broker at {where} ({text})"
 
 
-class _Reporter:
+class Reporter:
     """Logs each kind of connection problem once, until a connection succeeds again."""
 
     def __init__(self, name: str) -> None:
@@ -308,7 +308,7 @@ class Backoff:
         self._delay = 0.0
 
 
-async def _while_connected(client: Client, work: Coroutine[Any, Any, _T]) -> _T:
+async def while_connected(client: Client, work: Coroutine[Any, Any, _T]) -> _T:
     """Run ``work`` until it ends or the connection drops (then raise the MqttError).
 
     aiomqtt's ``publish`` waits for its PUBACK until a timeout and does not notice a dropped
@@ -382,7 +382,7 @@ class MqttWheelFeed:
                 prefix = settings.topic_prefix
                 self._routes[wheel_topic(prefix, home, name, READING)] = ("reading", wheel)
                 self._routes[wheel_topic(prefix, home, name, STATUS)] = ("status", wheel)
-        self._reporter = _Reporter("MQTT")
+        self._reporter = Reporter("MQTT")
 
     @property
     def topics(self) -> list[str]:
@@ -508,7 +508,7 @@ class WheelPublisher:
         self.connected = asyncio.Event()
         self._wake = asyncio.Event()
         self._status_sent: bytes | None = None
-        self._reporter = _Reporter(f"MQTT {wheel}")
+        self._reporter = Reporter(f"MQTT {wheel}")
 
     def wake(self) -> None:
         """Something new is in the spool (or the battery changed)."""
@@ -538,7 +538,7 @@ class WheelPublisher:
                     )
                     self.connected.set()
                     try:
-                        await _while_connected(client, self._drain(client, until_empty))
+                        await while_connected(client, self._drain(client, until_empty))
                     except asyncio.CancelledError:
                         await self._say_offline(client)
                         raise
