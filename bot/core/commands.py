@@ -229,6 +229,7 @@ def _help_text(ctx: CommandContext) -> str:
 
 
 # The topics register their commands on import; /help and the chat menus list them in this order.
+from bot.core import forget as _forget  # noqa: E402, F401
 from bot.core import hamster as _hamster  # noqa: E402, F401
 from bot.core import league as _league  # noqa: E402, F401
 from bot.core import race as _race  # noqa: E402, F401
@@ -246,6 +247,8 @@ _ORDER = (
     "hamster",
     "export",
     "settings",
+    "myunits",
+    "forget",
 )
 for _name in sorted(COMMANDS, key=lambda n: _ORDER.index(n) if n in _ORDER else len(_ORDER)):
     COMMANDS[_name] = COMMANDS.pop(_name)

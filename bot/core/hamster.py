@@ -30,7 +30,9 @@ def render_hamsters_now(
         lines = [
             f"🐹 {clean_name(hamster.name)}",
             f"Tonight so far: {format_distance(hamster.tonight_m, units)}",
-            f"Last night: {format_distance(hamster.last_night_m or 0.0, units)}",
+            "Last night: no data (the sensor sent nothing)"
+            if hamster.last_night_m is None
+            else f"Last night: {format_distance(hamster.last_night_m, units)}",
         ]
         if hamster.average_7_m is not None:
             lines.append(f"7-night average: {format_distance(hamster.average_7_m, units)}")

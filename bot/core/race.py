@@ -191,7 +191,15 @@ def chart_caption(board: Standings, units: Units) -> str:
     if not rows or rows[0].distance_m <= 0:
         return f"📈 Race, {period_label}: nobody has run yet. /logrun 5 km to start!"
     top = rows[0]
-    text = f"📈 Race, {period_label} ({units}): {clean_name(top.name)} leads with {format_distance(top.distance_m, units)}"
+    best = format_distance(top.distance_m, units)
+    # Equal as shown, not only as stored: "0.00 mi ahead" is no lead.
+    leaders = [r for r in rows if format_distance(r.distance_m, units) == best]
+    head = f"📈 Race, {period_label} ({units}): "
+    if len(leaders) > 1:
+        names = [clean_name(r.name) for r in leaders]
+        together = ", ".join(names[:-1]) + f" and {names[-1]}"
+        return head + f"{together} share the lead with {best}."
+    text = head + f"{clean_name(top.name)} leads with {best}"
     if len(rows) > 1:
         second = rows[1]
         text += f", {format_distance(top.distance_m - second.distance_m, units)} ahead of {clean_name(second.name)}"

@@ -31,15 +31,13 @@ async def settings_(core: BotCore, ctx: CommandContext, args: str) -> Reply:
             f"timezone: {settings.timezone}\n"
             f"units: {settings.units}\n"
             f"morning report: {summary}\n"
-            "Change one with /settings timezone Europe/London, /settings units km or /settings summary 07:30"
+            "Change one with /settings timezone Europe/London, /settings units km or /settings summary 07:30\n"
+            "Your own units, for anyone: /myunits km or /myunits mi"
         )
     key, _, value = args.partition(" ")
     key, value = key.lower(), value.strip()
-    if key == "myunits":
-        units = parsing.parse_units(value)
-        person = await core.ensure_person(ctx)
-        await chat_store.set_person_units(core.db, person.id, units)
-        return Reply(f"👍 I'll show your distances in {units}.", private=True)
+    if key == "myunits":  # kept for those who learnt it here; /myunits is open to everyone
+        return await myunits(core, ctx, value)
     if key not in ("timezone", "tz", "units", "summary"):
         raise UserError("I can change timezone, units or summary. Try: /settings units km")
     require_admin(ctx)
@@ -65,6 +63,23 @@ async def settings_(core: BotCore, ctx: CommandContext, args: str) -> Reply:
         core.db, chat.id, summary_time=clock.strftime("%H:%M"), summary_enabled=1
     )
     return Reply(f"👍 The morning report comes at {clock:%H:%M} ({settings.timezone}).")
+
+
+@command("myunits", "/myunits km|mi|off", "your own units, whatever the chat's (off: the chat's)")
+async def myunits(core: BotCore, ctx: CommandContext, args: str) -> Reply:
+    _, settings, _, person = await core.chat_and_person(ctx)
+    if not args:
+        own = person.units if person and person.units else None
+        said = f"yours are {own}" if own else f"you see the chat's ({settings.units})"
+        return Reply(f"Distances: {said}. /myunits km, /myunits mi or /myunits off.", private=True)
+    if args.lower() in _OFF:
+        if person is not None and person.units:
+            await chat_store.set_person_units(core.db, person.id, None)
+        return Reply(f"👍 You see this chat's units ({settings.units}) again.", private=True)
+    chosen = parsing.parse_units(args)
+    person = await core.ensure_person(ctx)
+    await chat_store.set_person_units(core.db, person.id, chosen)
+    return Reply(f"👍 I'll show your distances in {chosen}.", private=True)
 
 
 @command(

@@ -339,6 +339,8 @@ def render_hamster_stats(report: Stats, *, units: Units, tz: ZoneInfo, name: str
     last = report.last_night
     lines = [f"🐹 {name}'s stats", f"Tonight so far: {format_distance(report.tonight_m, units)}"]
     night = f"Last night: {format_distance(last.distance_m, units)}"
+    if last.distance_m <= 0:
+        night = "Last night: no data (the sensor sent nothing)"
     if last.active_minutes:
         runs = "run" if last.sessions == 1 else "runs"
         night += f", {_minutes(last.active_minutes * 60)} on the wheel in {last.sessions} {runs}"
@@ -355,6 +357,8 @@ def render_hamster_stats(report: Stats, *, units: Units, tz: ZoneInfo, name: str
         f"All time: {format_distance(report.all_time_m, units)} ({report.all_time_revolutions:,} turns of the wheel)"
     )
     best = report.records
+    # The streak's bar is one mile, said in the chat's units.
+    threshold = "1 mile" if units == "mi" else format_distance(STREAK_M, units, precision=1)
     if best.longest_night_start is not None:
         lines.append(
             f"🏆 Longest night: {format_distance(best.longest_night_m, units)} (night of {_day(best.longest_night_start, tz)})"
@@ -369,7 +373,7 @@ def render_hamster_stats(report: Stats, *, units: Units, tz: ZoneInfo, name: str
         )
     if report.streak_nights:
         nights = "night" if report.streak_nights == 1 else "nights"
-        lines.append(f"🔥 Streak: {report.streak_nights} {nights} in a row over 1 mile")
+        lines.append(f"🔥 Streak: {report.streak_nights} {nights} in a row over {threshold}")
     else:
-        lines.append("🔥 No streak of 1-mile nights right now.")
+        lines.append(f"🔥 No streak of nights over {threshold} right now.")
     return "\n".join(lines)
