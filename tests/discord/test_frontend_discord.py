@@ -469,3 +469,17 @@ async def test_names_are_shown_literally_never_as_markdown_or_mentions(bot: Bot)
     await bot.frontend.send(chat, Reply("🏃 [Nitro](https://e.vi) ran 5 km"))
     sent = await bot.fake.wait_for(lambda r: "ran 5 km" in (r.content or ""))
     assert "\\[Nitro](https://e.vi)" in (sent.content or "")
+
+
+async def test_any_member_sets_their_own_units_and_can_forget(bot: Bot) -> None:
+    registered = {c["name"]: c for c in bot.fake.registered_commands(bot.fake.guild.id)}
+    assert registered["myunits"].get("default_member_permissions") is None  # not /settings'
+    reply = await bot.answer(await bot.run("runner", "myunits", {"text": "mi"}))
+    assert reply.ephemeral and "distances in mi" in (reply.content or "")
+    await bot.answer(await bot.run("runner", "logrun", {"distance": "5 km"}))
+    asked = await bot.answer(await bot.run("runner", "forget", {}))
+    assert asked.ephemeral and "/forget yes" in (asked.content or "")
+    done = await bot.answer(await bot.run("runner", "forget", {"text": "yes"}))
+    assert "I deleted your 1 run" in (done.content or "")
+    race = await bot.answer(await bot.run("owner", "race", {"period": "week"}))
+    assert "Runner" not in (race.content or "")
