@@ -447,7 +447,9 @@ def _period_command(frontend: DiscordFrontend, name: str) -> app_commands.Comman
     ) -> None:
         await frontend.answer(interaction, name, period or "")
 
-    command = app_commands.command(name=name, description=_describe(name, name))(callback)
+    command: app_commands.Command[Any, ..., None] = app_commands.command(
+        name=name, description=_describe(name, name)
+    )(callback)
 
     @command.autocomplete("period")
     async def period_choices(
