@@ -394,7 +394,7 @@ async def test_hamster_stats_records_match_the_replayed_data(week: BotCore) -> N
     assert block[8] == (
         f"⏱️ Longest session: {shown} ({moment(longest_start, '%a %-d %b %Y %H:%M')})"
     )
-    assert block[9] == f"🔥 Streak: {streak} nights in a row over 1 mile"
+    assert block[9] == f"🔥 Streak: {streak} nights in a row over 1.6 km"  # a km chat (issue 16)
     assert streak >= 2  # the simulated hamster runs 1-3 miles a night
     assert "🐹 Hammy's stats" in text
 
