@@ -264,14 +264,24 @@ class Database:
         await conn.execute("PRAGMA foreign_keys = ON")
 
     async def _migrate(self) -> None:
-        version = await self.scalar("PRAGMA user_version")
-        if version > len(MIGRATIONS):
-            raise StorageError(
-                f"{self.path}: written by a newer hamsterbot (schema {version}); upgrade hamsterbot"
-            )
-        for number in range(version + 1, len(MIGRATIONS) + 1):
-            log.info("Migrating database %s to schema %d", self.path, number)
+        """Apply the missing migrations, each in its own ``BEGIN IMMEDIATE`` transaction.
+
+        The version is read again inside each transaction: another process opening the same new
+        database may have migrated between our look and our lock, and must not be migrated twice.
+        """
+        while True:
             async with self.transaction() as conn:
+                rows = await conn.execute_fetchall("PRAGMA user_version")
+                version = int(next(iter(rows))[0])
+                if version > len(MIGRATIONS):
+                    raise StorageError(
+                        f"{self.path}: written by a newer hamsterbot (schema {version}); "
+                        "upgrade hamsterbot"
+                    )
+                if version == len(MIGRATIONS):
+                    return
+                number = version + 1
+                log.info("Migrating database %s to schema %d", self.path, number)
                 for statement in _statements(MIGRATIONS[number - 1]):
                     await conn.execute(statement)
                 # PRAGMA does not take parameters; ``number`` is our own integer.
