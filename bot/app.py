@@ -32,7 +32,7 @@ from bot.core.model import SensorStatus
 from bot.core.reads import Hamster
 from bot.core.scheduler import Sender, SummaryScheduler
 from bot.frontends import FrontendOff
-from bot.wheels import WheelPipeline, flush_all, flush_forever
+from bot.wheels import WheelPipeline, claimed, flush_all, flush_forever
 from sensors.capture import CaptureWriter
 from storage.db import Database
 
@@ -136,7 +136,8 @@ async def open_runtime(config: Config, *, record: Path | None = None) -> Runtime
         recorder = CaptureWriter(record) if record else None
         pipelines = {}
         for hamster in config.hamsters:
-            pipelines[hamster.name] = await WheelPipeline.open(db, hamster, recorder)
+            # Read-only until a wheel source starts: `say` or `export` beside `run` count nothing.
+            pipelines[hamster.name] = await WheelPipeline.open(db, hamster, recorder, holder=None)
         # The core reads each wheel's buffer as it is (live figures); it never flushes.
         stores = {name: pipeline.store for name, pipeline in pipelines.items()}
         hamsters = [Hamster(h, stores[h.name].wheel_id, stores[h.name]) for h in config.hamsters]
@@ -233,7 +234,7 @@ def start_wheel_sources(runtime: Runtime, clock: Clock | DemoClock = time.time) 
                 asyncio.create_task(
                     supervise(
                         f"simulated wheel {hamster.name}",
-                        _simulated_factory(runtime, index, pipeline, clock),
+                        claimed(pipeline, _simulated_factory(runtime, index, pipeline, clock)),
                     ),
                     name=f"wheel:{hamster.name}",
                 )
@@ -246,12 +247,17 @@ def start_wheel_sources(runtime: Runtime, clock: Clock | DemoClock = time.time) 
             )
 
             link = WheelLink(hamster, config.ble, pipeline)
-            runtime.tasks.append(asyncio.create_task(link.run(), name=f"wheel:{hamster.name}"))
+            runtime.tasks.append(
+                asyncio.create_task(claimed(pipeline, link.run)(), name=f"wheel:{hamster.name}")
+            )
     mqtt_wheels = [h for h in config.hamsters if h.mqtt_source]
     if mqtt_wheels:
         feed = runtime.mqtt = mqtt_feed(runtime, mqtt_wheels)
+        counted = [runtime.pipelines[h.name] for h in mqtt_wheels]
         runtime.tasks.append(
-            asyncio.create_task(supervise("MQTT wheels", feed.run), name="wheels:mqtt")
+            asyncio.create_task(
+                supervise("MQTT wheels", claimed(counted, feed.run)), name="wheels:mqtt"
+            )
         )
     runtime.tasks.append(
         asyncio.create_task(

@@ -1,7 +1,9 @@
 """One hamster's counting pipeline: notification bytes -> counter -> buffered store, plus live status.
 
 Every source of notifications (the BLE link, the simulated hamster, ``replay``) calls ``WheelPipeline.feed`` with
-the payload and its receive time, so all of them count exactly alike. ``feed`` does no I/O apart from the optional
+the payload and its receive time, so all of them count exactly alike. One wheel has one writer: a pipeline counts
+only once it has claimed its wheel (``open`` does, unless told not to; ``claim`` later), and ``feed`` refuses
+otherwise, so a new source cannot forget it. ``feed`` does no I/O apart from the optional
 capture recording; the store is written by ``flush`` (every ``flush_seconds`` and at shutdown).
 """
 
@@ -9,8 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable
+import sys
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import replace
+from pathlib import Path
+from typing import Any
 
 from bot.config import HamsterConfig
 from bot.core.model import SensorStatus
@@ -37,6 +42,11 @@ URGENT_EVENTS = frozenset({"baseline", "rebaseline", "new_counter"})
 # Told (hamster name, revolutions, metres) each time revolutions are credited: the web page's live
 # figures. Called inside ``feed``, so it must return at once.
 CreditListener = Callable[[str, int, float], None]
+
+
+def process_name() -> str:
+    """How this process names itself in a wheel's lease (``hamsterbot run``), for the other one's message."""
+    return " ".join(Path(arg).name if i == 0 else arg for i, arg in enumerate(sys.argv[:2]))
 
 
 def counter_settings(hamster: HamsterConfig, field: str | None = None) -> CounterSettings:
@@ -81,6 +91,7 @@ class WheelPipeline:
         # Set when something must reach the disk now rather than at the next periodic flush.
         self.flush_requested = asyncio.Event()
         self.listeners: list[CreditListener] = []
+        self._counting = store.db.holds_wheel(store.wheel_id)
 
     @property
     def status(self) -> SensorStatus:
@@ -90,9 +101,41 @@ class WheelPipeline:
 
     @classmethod
     async def open(
-        cls, db: Database, hamster: HamsterConfig, recorder: CaptureWriter | None = None
+        cls,
+        db: Database,
+        hamster: HamsterConfig,
+        recorder: CaptureWriter | None = None,
+        *,
+        holder: str | None = "",
     ) -> WheelPipeline:
-        return cls(hamster, await WheelStore.open(db, hamster.name), recorder)
+        """Open the wheel and claim it for counting as ``holder`` (default: this process's name).
+
+        ``holder=None`` opens it for reading only (a chat command, the live status): ``claim``
+        before feeding it. Raises ``WheelBusy`` when another process counts this wheel.
+        """
+        pipeline = cls(hamster, await WheelStore.open(db, hamster.name), recorder)
+        if holder is not None:
+            await pipeline.claim(holder or process_name())
+        return pipeline
+
+    async def claim(self, holder: str, *, wait: bool = False) -> None:
+        """Become this wheel's one writer: refuse (``WheelBusy``) or ``wait`` while another holds it.
+
+        The counter then starts again from the persisted state: whatever the other writer counted
+        before letting go is on disk, and counting on from an older state would credit it twice.
+        """
+        if self._counting:
+            return
+        db, wheel_id = self.store.db, self.store.wheel_id
+        if wait:
+            await db.wait_for_wheel(wheel_id, self.hamster.name, holder)
+        else:
+            db.claim_wheel(wheel_id, self.hamster.name, holder)
+        await self.store.reload()
+        state = self.store.state
+        field = state.identity.field if state.identity is not None else None
+        self.counter = RevolutionCounter(counter_settings(self.hamster, field), state)
+        self._counting = True
 
     def feed(self, payload: bytes, received_at: float, sensor: str | None = None) -> None:
         """Count one notification. Malformed payloads are logged and ignored.
@@ -100,6 +143,8 @@ class WheelPipeline:
         ``sensor`` names the device the bytes came from (the BLE link's address, an MQTT gateway's
         sensor); without it the hamster's configured sensor is assumed.
         """
+        if not self._counting:
+            raise RuntimeError(f"{self.hamster.name}: claim the wheel before counting it")
         self.notifications += 1
         if self.recorder is not None:
             self.recorder.write(received_at, bytes(payload))
@@ -193,6 +238,20 @@ class WheelPipeline:
     async def flush(self) -> bool:
         self.store.state = self.counter.state
         return await self.store.flush()
+
+
+def claimed(
+    pipelines: WheelPipeline | list[WheelPipeline], source: Callable[[], Awaitable[None]]
+) -> Callable[[], Coroutine[Any, Any, None]]:
+    """``source`` run only once it holds every wheel it feeds (waiting while another process does)."""
+    counted = pipelines if isinstance(pipelines, list) else [pipelines]
+
+    async def run() -> None:
+        for pipeline in counted:
+            await pipeline.claim(process_name(), wait=True)
+        await source()
+
+    return run
 
 
 async def flush_all(pipelines: Iterable[WheelPipeline]) -> int:

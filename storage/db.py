@@ -1,4 +1,4 @@
-"""The one SQLite connection: WAL, pragmas, forward-only migrations, one write lock.
+"""The one SQLite connection: WAL, pragmas, forward-only migrations, one write lock, one writer per wheel.
 
 Every write goes through ``Database.transaction()``: ``BEGIN IMMEDIATE`` behind an asyncio lock, so the wheel
 flusher and a chat command never interleave half-transactions on the shared connection. No aiosqlite object
@@ -9,6 +9,7 @@ leaves this package: a transaction hands out a ``Transaction`` (execute, execute
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
 import os
 import sqlite3
@@ -177,6 +178,10 @@ class StorageError(Exception):
     """The database cannot be opened or is newer than this program."""
 
 
+class WheelBusy(StorageError):
+    """Another process is counting this wheel (one line, fit for the user)."""
+
+
 class Database:
     """One aiosqlite connection shared by the whole process."""
 
@@ -186,6 +191,7 @@ class Database:
         self._write_lock = asyncio.Lock()
         self.commits = 0  # for benchmarks and the "no writes while idle" tests
         self.read_only = False
+        self._wheel_locks: dict[int, int] = {}  # wheel id -> the fd holding its lock file
 
     @classmethod
     async def open(cls, path: Path | str) -> Database:
@@ -287,8 +293,78 @@ class Database:
                 # PRAGMA does not take parameters; ``number`` is our own integer.
                 await conn.execute(f"PRAGMA user_version = {int(number)}")
 
+    # --- one writer per wheel -------------------------------------------------------------------
+    # Two processes counting the same wheel would each credit every revolution (two replays of one
+    # capture stored twice the truth). Whoever counts a wheel holds an exclusive flock() on a small
+    # file beside the database, one per wheel: the kernel drops it when the process dies, even by
+    # SIGKILL, so a crash never leaves a stale lease behind, and no heartbeat is needed.
+
+    def wheel_lock_path(self, wheel_id: int) -> Path | None:
+        """The lock file of a wheel (None for an in-memory database, which no one else can open)."""
+        if str(self.path) == ":memory:":
+            return None
+        resolved = self.path.resolve()
+        return resolved.with_name(f"{resolved.name}-wheel-{int(wheel_id)}.lock")
+
+    def claim_wheel(self, wheel_id: int, name: str, holder: str) -> None:
+        """Become the one writer of a wheel, or raise :class:`WheelBusy` at once.
+
+        Claiming a wheel this database already holds does nothing; the claim ends at :meth:`close`.
+        """
+        path = self.wheel_lock_path(wheel_id)
+        if path is None or wheel_id in self._wheel_locks:
+            return
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as err:
+            raise StorageError(
+                f"{path}: cannot create the wheel's lock file ({err.strerror})"
+            ) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            other = os.read(fd, 200).decode("utf-8", "replace").strip() or "unknown"
+            os.close(fd)
+            raise WheelBusy(
+                f'wheel "{name}" is being counted by another process ({other}); '
+                "one wheel has one writer: stop that one first"
+            ) from None
+        except BaseException:
+            os.close(fd)
+            raise
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{holder}, pid {os.getpid()}\n".encode(), 0)
+        self._wheel_locks[wheel_id] = fd
+
+    async def wait_for_wheel(
+        self, wheel_id: int, name: str, holder: str, poll_seconds: float = 2.0
+    ) -> None:
+        """:meth:`claim_wheel`, waiting (and saying so once) while another process holds it."""
+        said = False
+        while True:
+            try:
+                self.claim_wheel(wheel_id, name, holder)
+                return
+            except WheelBusy as busy:
+                if not said:
+                    log.warning("%s; waiting for it", busy)
+                    said = True
+            await asyncio.sleep(poll_seconds)
+
+    def holds_wheel(self, wheel_id: int) -> bool:
+        return wheel_id in self._wheel_locks or self.wheel_lock_path(wheel_id) is None
+
+    def _release_wheels(self) -> None:
+        for fd in self._wheel_locks.values():
+            os.close(fd)  # closing the descriptor drops its flock
+        self._wheel_locks.clear()
+
     async def close(self) -> None:
-        await self._connection.close()
+        try:
+            await self._connection.close()
+        finally:
+            # After the connection: everything this writer counted is committed before another may.
+            self._release_wheels()
 
     async def __aenter__(self) -> Database:
         return self

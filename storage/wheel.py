@@ -95,6 +95,23 @@ def _spread_sparse(
     return [(minute * MINUTE, n) for minute, n in sorted(counts.items())]
 
 
+async def _load_state(db: Database, wheel_id: int) -> CounterState:
+    row = await db.fetchone(
+        "SELECT last_raw, high_water, last_at, counter_sensor, counter_format, counter_field "
+        "FROM wheel_state WHERE wheel_id = ?",
+        (wheel_id,),
+    )
+    if row is None:
+        return CounterState(None, None, None)
+    last_raw, high_water, last_at, sensor, counter_format, field = row
+    identity = (
+        None
+        if counter_format is None or field is None
+        else CounterIdentity(sensor, counter_format, field)
+    )
+    return CounterState(last_raw, high_water, last_at, identity)
+
+
 class WheelStore:
     """Buffers one wheel's credits and events and writes them in one transaction per flush."""
 
@@ -124,22 +141,17 @@ class WheelStore:
                     (name, time.time()),
                 )
             wheel_id = await db.scalar("SELECT id FROM wheels WHERE name = ?", (name,))
-        row = await db.fetchone(
-            "SELECT last_raw, high_water, last_at, counter_sensor, counter_format, counter_field "
-            "FROM wheel_state WHERE wheel_id = ?",
-            (wheel_id,),
-        )
-        if row is None:
-            state = CounterState(None, None, None)
-        else:
-            last_raw, high_water, last_at, sensor, counter_format, field = row
-            identity = (
-                None
-                if counter_format is None or field is None
-                else CounterIdentity(sensor, counter_format, field)
-            )
-            state = CounterState(last_raw, high_water, last_at, identity)
-        return cls(db, wheel_id, name, state)
+        return cls(db, wheel_id, name, await _load_state(db, wheel_id))
+
+    async def reload(self) -> None:
+        """Read the persisted counter state again (another writer may have moved it meanwhile)."""
+        if self._dirty:
+            raise RuntimeError(f"{self.name}: reloading the counter state would drop the buffer")
+        self.state = await _load_state(self._db, self.wheel_id)
+
+    @property
+    def db(self) -> Database:
+        return self._db
 
     @property
     def pending(self) -> bool:
