@@ -163,6 +163,7 @@ async def cmd_replay(args: argparse.Namespace) -> int:
     from bot.progress import Progress
     from bot.wheels import WheelPipeline
     from sensors.capture import CaptureProblem, open_capture, read_capture
+    from sensors.plausible import plausible_reading_time
     from storage.db import Database
 
     config = _config(args)
@@ -186,6 +187,10 @@ async def cmd_replay(args: argparse.Namespace) -> int:
         # capture replayed twice, or a capture overlapping the live run): skipping them keeps
         # replay idempotent instead of letting old counter values look like a sensor reset.
         counted_until = pipeline.counter.state.last_at
+        if counted_until is not None and not plausible_reading_time(counted_until, time.time()):
+            # Stored by a version that trusted capture times (say, milliseconds read as seconds):
+            # skipping everything before the year 57,900 would skip every capture for good.
+            counted_until = None
         next_flush = -math.inf
         read = 0  # characters read so far, for the progress bar (about bytes: captures are ASCII)
 

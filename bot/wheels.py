@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import replace
 from pathlib import Path
@@ -29,6 +30,7 @@ from sensors.counter import (
     Update,
 )
 from sensors.csc import CRANK, CRANK_BITS, MalformedPayload, read_counter
+from sensors.plausible import plausible_reading_time
 from storage.db import Database
 from storage.wheel import SensorEvent, WheelStore
 
@@ -71,9 +73,14 @@ class WheelPipeline:
     """Decode, count and buffer one wheel's notifications."""
 
     def __init__(
-        self, hamster: HamsterConfig, store: WheelStore, recorder: CaptureWriter | None = None
+        self,
+        hamster: HamsterConfig,
+        store: WheelStore,
+        recorder: CaptureWriter | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.hamster = hamster
+        self.clock = clock  # the reader's clock, for the plausibility of a reading's time
         self.store = store
         self.recorder = recorder
         state = store.state
@@ -155,6 +162,17 @@ class WheelPipeline:
             # A sensor that sends junk does so every second: say it once, then count quietly.
             level = logging.WARNING if self.malformed == 1 else logging.DEBUG
             log.log(level, "%s: ignoring a malformed notification: %s", self.hamster.name, err)
+            return
+        if not plausible_reading_time(received_at, self.clock()):
+            # sensors/plausible.py: a time from before 2000 or from the future is malformed too.
+            self.malformed += 1
+            level = logging.WARNING if self.malformed == 1 else logging.DEBUG
+            log.log(
+                level,
+                "%s: ignoring a reading at an implausible time %r",
+                self.hamster.name,
+                received_at,
+            )
             return
         if sensor is None:
             sensor = self._default_sensor

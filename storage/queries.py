@@ -9,12 +9,19 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from sensors.plausible import EARLIEST_READING
 from storage.db import Database
 from storage.wheel import SensorEvent
 
 HOUR = 3600
 DAY = 86400
 MINUTE = 60
+
+# Reads that are not bounded by a period (first and last activity, the latest event) look only
+# here: rows an older version stored from implausible capture times (a negative epoch, the year
+# 57,900) must not become a "first night" no calendar can show (sensors/plausible.py).
+READ_FROM = int(EARLIEST_READING)
+READ_UNTIL = 32_503_680_000  # 3000-01-01T00:00:00Z
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,8 +124,8 @@ async def latest_event(db: Database, wheel_id: int, kinds: tuple[str, ...]) -> t
     marks = ", ".join("?" for _ in kinds)
     return await db.fetchone(
         f"SELECT at, kind, value, detail FROM sensor_events WHERE wheel_id = ? AND kind IN ({marks}) "
-        "ORDER BY at DESC, id DESC LIMIT 1",
-        (wheel_id, *kinds),
+        "AND at >= ? AND at < ? ORDER BY at DESC, id DESC LIMIT 1",
+        (wheel_id, *kinds, READ_FROM, READ_UNTIL),
     )
 
 
@@ -301,7 +308,10 @@ async def events_between(
 
 async def first_activity(db: Database, wheel_id: int) -> int | None:
     """Start of the oldest hour with revolutions (from the rollup)."""
-    return await db.scalar("SELECT MIN(hour) FROM wheel_hours WHERE wheel_id = ?", (wheel_id,))
+    return await db.scalar(
+        "SELECT MIN(hour) FROM wheel_hours WHERE wheel_id = ? AND hour >= ? AND hour < ?",
+        (wheel_id, READ_FROM, READ_UNTIL),
+    )
 
 
 async def active_minutes(db: Database, wheel_id: int, start: float, end: float) -> MinuteSeries:

@@ -52,22 +52,32 @@ class SensorEvent:
     detail: str = ""
 
 
+# Revolutions credited after a gap longer than this are spread over its last 31 days only: the
+# sensor was away a month, when exactly the hamster ran then is unknowable anyway, and the split
+# costs O(minutes) in time and rows (a clock gone years astray once looped 4.3e9 times here).
+MAX_SPREAD_MINUTES = 31 * 24 * 60
+
+
 def spread_credit(credit: Credit) -> list[tuple[int, int]]:
     """Split a credit over the minutes of ``(start, end]`` in proportion to time, exactly.
+
+    At most ``MAX_SPREAD_MINUTES`` buckets: a longer interval is cut to its last ones.
 
     Returns ``(minute_start_epoch, revolutions)`` pairs with non-zero revolutions whose sum is exactly
     ``credit.revolutions``. Integer milliseconds keep the split free of float rounding.
     """
     revolutions = credit.revolutions
-    start_ms = round(credit.start * 1000)
     end_ms = round(credit.end * 1000)
+    # A hard bound on the work and the rows: a longer gap is spread over its last MAX_SPREAD_MINUTES.
+    minute_ms = MINUTE * 1000
+    earliest_ms = ((end_ms - 1) // minute_ms - MAX_SPREAD_MINUTES + 1) * minute_ms
+    start_ms = max(round(credit.start * 1000), earliest_ms)
     if end_ms <= start_ms:
         return [((round(credit.end * 1000) // 1000) // MINUTE * MINUTE, revolutions)]
     span = end_ms - start_ms
     # The reading at ``end`` belongs to its minute; ``start`` itself was already counted before.
     first_minute = (start_ms // 1000) // MINUTE
     last_minute = ((end_ms - 1) // 1000) // MINUTE
-    minute_ms = MINUTE * 1000
     if last_minute - first_minute + 1 > revolutions:
         return _spread_sparse(revolutions, start_ms, span, first_minute, last_minute)
     buckets = []
