@@ -568,6 +568,27 @@ def _read_activity_bytes(path: Path) -> bytes:
     return data
 
 
+RESTORE_HINT = (
+    "to restore: stop hamsterbot, move {db} and any {db}-wal/-shm aside, copy your latest "
+    "`hamsterbot backup` to {db}, start it again (README: Maintenance)"
+)
+
+
+async def cmd_backup(args: argparse.Namespace) -> int:
+    """A consistent copy of the database, safe while the bot runs (SQLite's online backup)."""
+    from storage.db import Database, backup_target
+
+    config = _config(args)
+    _setup_logging(config.bot.log_level, quiet=True)
+    if not config.bot.database.exists():
+        raise UsageError(f"{config.bot.database}: no such database")
+    target = backup_target(Path(args.path), config.bot.database)
+    async with await Database.open(config.bot.database) as db:
+        written = await db.backup(target)
+    print(f"Backed up {config.bot.database} to {written} (quick_check ok).")
+    return EXIT_OK
+
+
 async def cmd_scan(args: argparse.Namespace) -> int:
     """Nearby wheel sensors and a ready [[hamsters]] entry; exit 1 when Bluetooth is unusable."""
     from sensors import ble
@@ -612,14 +633,23 @@ async def cmd_doctor(args: argparse.Namespace) -> int:
         return EXIT_INTERNAL
     hamsters = ", ".join(h.name for h in config.hamsters) or "no [[hamsters]]: no wheel is counted"
     line(True, "config", f"{config.source or 'built-in defaults'} ({hamsters})")
+    database = config.bot.database
+    restore = RESTORE_HINT.format(db=database)
     try:
-        async with await Database.open(config.bot.database) as db, db.transaction():
-            pass  # BEGIN IMMEDIATE takes the write lock: the file is writable
-        line(True, "database", f"{config.bot.database} is writable")
+        async with await Database.open(database) as db:
+            problems = await db.quick_check()
+            if problems:
+                line(False, "database", f"{database} is damaged ({problems[0]}); {restore}")
+            else:
+                async with db.transaction():
+                    pass  # BEGIN IMMEDIATE takes the write lock: the file is writable
+                line(True, "database", f"{database} passes quick_check and is writable")
     except StorageError as err:  # names the file itself
-        line(False, "database", str(err))
+        damaged = "damaged" in str(err)
+        line(False, "database", str(err) + (f"; {restore}" if damaged else ""))
     except Exception as err:  # whatever stops a write, the user needs to see it
-        line(False, "database", f"{config.bot.database}: {err}")
+        damaged = "malformed" in str(err) or "not a database" in str(err)
+        line(False, "database", f"{database}: {err}" + (f"; {restore}" if damaged else ""))
     radio = [h for h in config.hamsters if h.sensor and h.sensor != "simulated"]
     if radio:
         try:
@@ -801,6 +831,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--user", required=True, metavar="NAME", help="the runner: their user id or display name"
     )
     p.add_argument("files", nargs="+", metavar="FILE", help="activity files, or folders of them")
+
+    p = add(
+        "backup",
+        cmd_backup,
+        "write a consistent copy of the database, safe while the bot runs",
+    )
+    p.add_argument("path", metavar="PATH", help="the copy's file, or a folder for a dated file")
 
     p = add(
         "scan", cmd_scan, "list nearby wheel sensors and print a [[hamsters]] entry", config=False

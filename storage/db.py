@@ -13,6 +13,7 @@ import fcntl
 import logging
 import os
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Awaitable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -274,7 +275,10 @@ class Database:
 
         The version is read again inside each transaction: another process opening the same new
         database may have migrated between our look and our lock, and must not be migrated twice.
+        An up-to-date database (every open but the first) takes no write lock at all.
         """
+        if await self.scalar("PRAGMA user_version") == len(MIGRATIONS):
+            return
         while True:
             async with self.transaction() as conn:
                 rows = await conn.execute_fetchall("PRAGMA user_version")
@@ -292,6 +296,39 @@ class Database:
                     await conn.execute(statement)
                 # PRAGMA does not take parameters; ``number`` is our own integer.
                 await conn.execute(f"PRAGMA user_version = {int(number)}")
+
+    # --- maintenance -----------------------------------------------------------------------------
+
+    async def quick_check(self, limit: int = 10) -> list[str]:
+        """SQLite's ``quick_check``: the problems found (at most ``limit``), or [] when the file is sound."""
+        rows = await self.fetchall(f"PRAGMA quick_check({int(limit)})")
+        problems = [str(row[0]) for row in rows]
+        return [] if problems == ["ok"] else problems
+
+    async def backup(self, target: Path) -> Path:
+        """A consistent copy of the database at ``target`` (a folder gets a timestamped file), checked.
+
+        SQLite's online backup API copies every page inside one read transaction: in WAL mode the
+        bot keeps writing meanwhile, and the copy is the database as of one commit. It is written
+        beside ``target`` first and renamed into place, so ``target`` is never half a database.
+        """
+        target = backup_target(target, self.path)
+        partial = target.with_name(target.name + ".partial")
+        partial.unlink(missing_ok=True)
+        try:
+            async with aiosqlite.connect(partial, isolation_level=None) as copy:
+                await self._connection.backup(copy)  # pages=0: all of it in one step
+                problems = [
+                    str(row[0]) for row in await copy.execute_fetchall("PRAGMA quick_check(10)")
+                ]
+                if problems != ["ok"]:
+                    raise StorageError(f"{target}: the copy fails quick_check: {problems[0]}")
+                await copy.execute("PRAGMA journal_mode = DELETE")  # one self-contained file
+            os.replace(partial, target)
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+        return target
 
     # --- one writer per wheel -------------------------------------------------------------------
     # Two processes counting the same wheel would each credit every revolution (two replays of one
@@ -457,6 +494,18 @@ def _describe(path: Path, err: sqlite3.DatabaseError) -> str:
     if "malformed" in text:
         return f"{path}: the database is damaged ({text}); restore a backup"
     return f"{path}: cannot open the database ({text})"
+
+
+def backup_target(target: Path, database: Path) -> Path:
+    """Where a backup to ``target`` goes: a folder gets ``NAME-YYYYmmdd-HHMMSS.db`` (UTC) inside it."""
+    if target.is_dir():
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+        target = target / f"{database.stem}-{stamp}.db"
+    elif not target.parent.is_dir():
+        raise StorageError(f"{target}: the folder {target.parent} does not exist")
+    if target.resolve() == database.resolve():
+        raise StorageError(f"{target}: that is the database itself")
+    return target
 
 
 def _statements(script: str) -> Iterable[str]:
