@@ -76,6 +76,7 @@ async def cmd_demo(args: argparse.Namespace) -> int:
     from bot import app
     from bot.demo import DEMO_DATABASE, fill_history, plan_demo
     from bot.frontends.console import run_console
+    from bot.wheels import process_name
 
     if not args.speedup > 0 or not math.isfinite(args.speedup):
         raise UsageError(f"--speedup: expected a positive number, got {args.speedup:g}")
@@ -94,6 +95,7 @@ async def cmd_demo(args: argparse.Namespace) -> int:
         start = fast_until = None
         for index, hamster in enumerate(config.hamsters):
             pipeline = runtime.pipelines[hamster.name]
+            await pipeline.claim(process_name())  # the demo counts: one writer per wheel
             plan = plan_demo(
                 time.time(),
                 tz,

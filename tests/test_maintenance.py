@@ -54,7 +54,7 @@ def test_doctor_fails_a_database_with_garbage_in_the_middle(
     assert "ok    database:" in capsys.readouterr().out
     data = bytearray(path.read_bytes())
     assert len(data) > 64 * 1024
-    middle = len(data) // 2
+    middle = len(data) // 2 // 4096 * 4096  # the page in the middle, from its header on
     data[middle : middle + 2048] = random.Random(10).randbytes(2048)
     path.write_bytes(bytes(data))
     assert integrity(path) != ["ok"]  # the damage the report found

@@ -53,7 +53,7 @@ class Clock:
     """Receive times under the test's control: one second per revolution is a plausible pace."""
 
     def __init__(self) -> None:
-        self.now = 1_800_000_000.0
+        self.now = 1_764_400_000.0  # in the past: a reading from the future is implausible
 
     def __call__(self) -> float:
         return self.now
