@@ -97,6 +97,7 @@ async def serve(database: Path) -> None:
     )
     runtime = await app.open_runtime(config)
     pipeline = runtime.pipelines["Ursula"]
+    await pipeline.claim("benchmarks.web")  # this process counts the wheel it serves
     counter = 1000
     pipeline.feed(encode_csc_measurement(counter, 0), time.time())  # the baseline, before counting
     await pipeline.flush()

@@ -281,8 +281,7 @@ class Database:
             return
         while True:
             async with self.transaction() as conn:
-                rows = await conn.execute_fetchall("PRAGMA user_version")
-                version = int(next(iter(rows))[0])
+                [(version,)] = await conn.fetchall("PRAGMA user_version")
                 if version > len(MIGRATIONS):
                     raise StorageError(
                         f"{self.path}: written by a newer hamsterbot (schema {version}); "

@@ -34,6 +34,7 @@ async def test_a_hundred_reads_while_the_wheel_turns_commit_nothing_and_see_the_
     runtime = await app.open_runtime(config)
     try:
         pipeline = runtime.pipelines["Ursula"]
+        await pipeline.claim("test")  # this test counts the wheel (one writer per wheel)
         circumference = pipeline.hamster.circumference_m
         wheel_id = pipeline.store.wheel_id
         commits = runtime.db.commits
@@ -68,6 +69,7 @@ async def test_reads_during_a_flush_count_every_revolution_once(config: Config) 
     runtime = await app.open_runtime(config)
     try:
         pipeline = runtime.pipelines["Ursula"]
+        await pipeline.claim("test")  # this test counts the wheel (one writer per wheel)
         core = runtime.core
         circumference = pipeline.hamster.circumference_m
         feed = notifications(SEED, EVENING, EVENING + 11 * 3600, LONDON, circumference)
@@ -98,6 +100,7 @@ async def test_read_functions_return_values_for_the_web(config: Config) -> None:
     runtime = await app.open_runtime(config)
     try:
         pipeline = runtime.pipelines["Ursula"]
+        await pipeline.claim("test")  # this test counts the wheel (one writer per wheel)
         circumference = pipeline.hamster.circumference_m
         for at, payload in notifications(SEED, EVENING, EVENING + 4 * 3600, LONDON, circumference):
             pipeline.feed(payload, at)

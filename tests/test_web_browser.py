@@ -107,6 +107,7 @@ async def runtime(tmp_path: Path) -> AsyncIterator[app.Runtime]:
     )
     running = await app.open_runtime(config)
     try:
+        await running.pipelines["Ursula"].claim("test")  # the test's Wheel counts it
         yield running
     finally:
         await running.close()
