@@ -302,7 +302,11 @@ class Database:
         """SQLite's ``quick_check``: the problems found (at most ``limit``), or [] when the file is sound."""
         rows = await self.fetchall(f"PRAGMA quick_check({int(limit)})")
         problems = [str(row[0]) for row in rows]
-        return [] if problems == ["ok"] else problems
+        if problems == ["ok"]:
+            return []
+        # One problem a line, without SQLite's "*** in database main ***" heading.
+        lines = (" ".join(line.split()) for problem in problems for line in problem.splitlines())
+        return [line for line in lines if line and not line.startswith("***")] or ["damaged"]
 
     async def backup(self, target: Path) -> Path:
         """A consistent copy of the database at ``target`` (a folder gets a timestamped file), checked.
