@@ -119,6 +119,11 @@ def nothing(folder: Path) -> None:
     pass
 
 
+def chat_and_backup_folder(folder: Path) -> None:
+    telegram_chat(folder)
+    (folder / "backups").mkdir()
+
+
 # README command -> (set-up, exit code, check of what it printed or wrote)
 RUN: dict[str, tuple[Setup, int, Check]] = {
     ".venv/bin/hamsterbot demo": (nothing, 0, prints()),
@@ -154,6 +159,16 @@ RUN: dict[str, tuple[Setup, int, Check]] = {
     "hamsterbot summary --config hamsterbot.toml --chat telegram:-1001234 --date 2026-11-29 "
     "--image-dir charts": (telegram_chat, 0, prints("Good morning", "Alice")),
     "hamsterbot doctor": (nothing, 0, prints("ok    database", "ok    chat")),
+    "hamsterbot backup --config hamsterbot.toml backups/": (
+        chat_and_backup_folder,
+        0,
+        prints("Backed up hamsterbot.db to backups/hamsterbot-"),
+    ),
+    "hamsterbot backup --config hamsterbot.toml hamsterbot-copy.db": (
+        telegram_chat,
+        0,
+        prints("Backed up hamsterbot.db to hamsterbot-copy.db (quick_check ok)"),
+    ),
 }
 
 # README command -> why it is not run here (and what covers it instead).
