@@ -429,5 +429,5 @@ async def test_chart_of_an_empty_chat_is_still_a_picture(tmp_path: Path) -> None
         export = await core.dispatch(ctx("Newbie", chat="fresh"), "export", "")
         assert dict(export.attachments)["runs.csv"].decode().count("\n") == 1  # the header
         stats = await core.dispatch(ctx("Newbie", chat="fresh"), "hamster", "stats")
-        assert "🔥 No streak of 1-mile nights right now." in stats.text
+        assert "🔥 No streak of nights over 1.6 km right now." in stats.text
         assert "Longest night" not in stats.text
