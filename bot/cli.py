@@ -578,6 +578,7 @@ RESTORE_HINT = (
 
 async def cmd_backup(args: argparse.Namespace) -> int:
     """A consistent copy of the database, safe while the bot runs (SQLite's online backup)."""
+    from bot.progress import Progress
     from storage.db import Database, backup_target
 
     config = _config(args)
@@ -585,8 +586,14 @@ async def cmd_backup(args: argparse.Namespace) -> int:
     if not config.bot.database.exists():
         raise UsageError(f"{config.bot.database}: no such database")
     target = backup_target(Path(args.path), config.bot.database)
-    async with await Database.open(config.bot.database) as db:
-        written = await db.backup(target)
+    # On a terminal a bar of pages; piped or under cron the copy is one step, as ever.
+    with Progress(1.0, "pages") as progress:
+
+        def copied(done: int, total: int) -> None:
+            progress.update(done / total if total else 1.0, done)
+
+        async with await Database.open(config.bot.database) as db:
+            written = await db.backup(target, copied if progress.enabled else None)
     print(f"Backed up {config.bot.database} to {written} (quick_check ok).")
     return EXIT_OK
 

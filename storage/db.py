@@ -14,7 +14,7 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Awaitable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -308,19 +308,35 @@ class Database:
         lines = (" ".join(line.split()) for problem in problems for line in problem.splitlines())
         return [line for line in lines if line and not line.startswith("***")] or ["damaged"]
 
-    async def backup(self, target: Path) -> Path:
+    async def backup(
+        self, target: Path, progress: Callable[[int, int], None] | None = None
+    ) -> Path:
         """A consistent copy of the database at ``target`` (a folder gets a timestamped file), checked.
 
         SQLite's online backup API copies every page inside one read transaction: in WAL mode the
         bot keeps writing meanwhile, and the copy is the database as of one commit. It is written
         beside ``target`` first and renamed into place, so ``target`` is never half a database.
+
+        With ``progress`` (pages copied, pages in all) the copy goes in a hundred steps so it can be
+        shown; SQLite restarts a stepped copy when another process commits meanwhile, so the copy is
+        still the database as of one commit, it may only take longer.
         """
         target = backup_target(target, self.path)
         partial = target.with_name(target.name + ".partial")
         partial.unlink(missing_ok=True)
         try:
             async with aiosqlite.connect(partial, isolation_level=None) as copy:
-                await self._connection.backup(copy)  # pages=0: all of it in one step
+                if progress is None:
+                    await self._connection.backup(copy)  # pages=0: all of it in one step
+                else:
+                    pages = int(await self.scalar("PRAGMA page_count") or 0)
+
+                    def step(status: int, remaining: int, total: int) -> None:
+                        progress(total - remaining, total)
+
+                    await self._connection.backup(
+                        copy, pages=max(pages // 100, 64), progress=step, sleep=0
+                    )
                 problems = [
                     str(row[0]) for row in await copy.execute_fetchall("PRAGMA quick_check(10)")
                 ]

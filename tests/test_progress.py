@@ -135,3 +135,42 @@ def test_import_shows_a_bar_of_files_between_its_lines_on_a_terminal(tmp_path: P
     text = seen.decode()
     assert "0 files" in text and "%" in text  # the bar, drawn before the first file
     assert text.count("logged run #") == 3 and "3 logged, 0 already there" in text
+
+
+def test_backup_shows_a_bar_of_pages_on_a_terminal_and_nothing_when_piped(tmp_path: Path) -> None:
+    env = {**os.environ, "TZ": "UTC", "PYTHONPATH": str(ROOT)}
+    base = [sys.executable, "-m", "bot"]
+    night = tmp_path / "night.csv"
+    capture(night, 5000)
+    filled = subprocess.run(
+        [*base, "replay", "--db", "h.db", "--wheel", "Ursula", str(night)], cwd=tmp_path,
+        capture_output=True, env=env, timeout=120,
+    )  # fmt: skip
+    assert filled.returncode == 0
+    piped = subprocess.run(
+        [*base, "backup", "--db", "h.db", "piped.db"], cwd=tmp_path, capture_output=True,
+        text=True, env=env, timeout=120,
+    )  # fmt: skip
+    assert piped.returncode == 0 and piped.stderr == "" and "quick_check ok" in piped.stdout
+    controller, terminal = pty.openpty()
+    try:
+        process = subprocess.Popen(
+            [*base, "backup", "--db", "h.db", "tty.db"], cwd=tmp_path, stdout=terminal,
+            stderr=terminal, env=env,
+        )  # fmt: skip
+        os.close(terminal)
+        seen = b""
+        while True:
+            try:
+                chunk = os.read(controller, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            seen += chunk
+        assert process.wait(timeout=120) == 0
+    finally:
+        os.close(controller)
+    text = seen.decode()
+    assert "pages" in text and "%" in text and "quick_check ok" in text
+    assert (tmp_path / "tty.db").stat().st_size == (tmp_path / "piped.db").stat().st_size
