@@ -20,6 +20,17 @@ MAX_REPLY = 4096  # Telegram's message limit; Discord's frontend splits further 
 
 
 @dataclass(frozen=True, slots=True)
+class Upload:
+    """A file sent with a command (an activity file with /logrun). The frontend knows how to fetch its
+    bytes; the core decides whether to (not for a file that is too big, say). ``fetch`` raises
+    ``UserError`` for what the platform refuses (Telegram's 20 MB download limit)."""
+
+    name: str
+    size: int | None
+    fetch: Callable[[], Awaitable[bytes]] = field(repr=False, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
 class CommandContext:
     platform: str  # "telegram", "discord", "console"
     chat_id: str
@@ -29,6 +40,7 @@ class CommandContext:
     now: datetime  # aware
     is_private: bool = False
     chat_title: str | None = None
+    upload: Upload | None = None  # a file sent with the command
 
 
 @dataclass(frozen=True, slots=True)

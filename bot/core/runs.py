@@ -7,19 +7,28 @@ from typing import TYPE_CHECKING
 
 from bot.core import parsing, reads
 from bot.core import stats as wheel_stats
-from bot.core.model import ChatSettings
+from bot.core.model import ChatSettings, Units
 from bot.core.parsing import UserError, format_both, format_distance
 from bot.core.race import clean_name
-from bot.core.registry import CommandContext, Reply, command
+from bot.core.registry import CommandContext, Reply, command, short
 from storage import export as export_store
 from storage import runs as run_store
+from storage.chats import Chat
 
 if TYPE_CHECKING:
     from bot.core.commands import BotCore
 
 
-@command("logrun", "/logrun DISTANCE [TIME] [DATE]", "log a run, e.g. /logrun 5 km 25:30 yesterday")
+@command(
+    "logrun",
+    "/logrun DISTANCE [TIME] [DATE]",
+    "log a run, e.g. /logrun 5 km 25:30 yesterday, or send a .gpx, .fit or .tcx file",
+)
 async def logrun(core: BotCore, ctx: CommandContext, args: str) -> Reply:
+    if ctx.upload is not None:
+        from bot.core import run_files
+
+        return await run_files.logrun_file(core, ctx)
     # Parse before writing anything: a rejected /logrun leaves no trace, not even a chat row.
     _, settings, units, _ = await core.chat_and_person(ctx)
     local_now = ctx.now.astimezone(settings.tz)
@@ -47,12 +56,20 @@ async def logrun(core: BotCore, ctx: CommandContext, args: str) -> Reply:
             f" ({parsing.format_pace(entry.distance_m, entry.duration_s, units)})"
         )
     text += f". Run #{run_id}, /undo to take it back."
-    for hamster in await reads.hamsters_now(core, core.scope_for(chat or ctx), ctx.now, settings):
+    return Reply(text + await hamsters_tonight(core, chat, ctx, settings, units))
+
+
+async def hamsters_tonight(
+    core: BotCore, chat: Chat, ctx: CommandContext, settings: ChatSettings, units: Units
+) -> str:
+    """The lines under a logged run: how far each hamster the chat sees has run tonight so far."""
+    text = ""
+    for hamster in await reads.hamsters_now(core, core.scope_for(chat), ctx.now, settings):
         text += (
             f"\n🐹 {clean_name(hamster.name)} has run"
             f" {format_distance(hamster.tonight_m, units)} tonight."
         )
-    return Reply(text)
+    return text
 
 
 def _ran_at(day: date, local_now: datetime) -> float:
@@ -76,6 +93,7 @@ async def runs(core: BotCore, ctx: CommandContext, args: str) -> Reply:
         line = f"#{run.id} {run.day:%a %-d %b}: {format_distance(run.distance_m, units)}"
         if run.duration_s:
             line += f" in {parsing.format_duration(run.duration_s)}"
+        line += f", from {short(run.source)}" if run.source else ", typed"
         lines.append(line)
     lines.append("/undo ID removes one.")
     return Reply("\n".join(lines), private=True)

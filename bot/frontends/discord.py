@@ -16,6 +16,7 @@ import logging
 import time
 import zoneinfo
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any
@@ -28,6 +29,8 @@ from discord import app_commands
 
 from bot.config import DiscordConfig
 from bot.core.commands import COMMANDS, BotCore, CommandContext, Reply, split_text
+from bot.core.parsing import UserError
+from bot.core.registry import Upload
 from bot.frontends import FrontendOff
 from storage.chats import Chat
 
@@ -85,7 +88,7 @@ def point_discord_at(config: DiscordConfig) -> None:
 # --- pure translation: options -> core argument text ------------------------------------------
 
 
-def logrun_args(distance: str, duration: str | None = None, date: str | None = None) -> str:
+def logrun_args(distance: str | None, duration: str | None = None, date: str | None = None) -> str:
     return " ".join(part.strip() for part in (distance, duration, date) if part and part.strip())
 
 
@@ -360,6 +363,17 @@ async def deliver(interaction: discord.Interaction, reply: Reply) -> None:
             await interaction.followup.send(chunk, **extra)
 
 
+async def _download(attachment: discord.Attachment) -> bytes:
+    """The attachment's bytes from Discord's CDN; a link that has expired or vanished is the user's to
+    resend, anything else is ours to log."""
+    try:
+        return await attachment.read()
+    except (discord.NotFound, discord.Forbidden):
+        raise UserError(
+            f"I couldn't download {attachment.filename} from Discord any more; please send it again."
+        ) from None
+
+
 # --- the slash commands -----------------------------------------------------------------------
 
 
@@ -379,14 +393,24 @@ def build_commands(frontend: DiscordFrontend) -> list[app_commands.Command]:
         distance="How far, e.g. 5 km, 3.1 mi, 5k, half marathon",
         duration="How long, e.g. 25:30 or 1h05m",
         date="When, e.g. yesterday, monday or 2026-11-28 (default today)",
+        file="Or a .gpx, .fit or .tcx file from your watch or app: distance, time and date from it",
     )
     async def logrun(
         interaction: discord.Interaction,
-        distance: app_commands.Range[str, 1, 100],
+        distance: app_commands.Range[str, 1, 100] | None = None,
         duration: app_commands.Range[str, 1, 100] | None = None,
         date: app_commands.Range[str, 1, 100] | None = None,
+        file: discord.Attachment | None = None,
     ) -> None:
-        await frontend.answer(interaction, "logrun", logrun_args(distance, duration, date))
+        if file is None:
+            await frontend.answer(interaction, "logrun", logrun_args(distance, duration, date))
+            return
+        upload = Upload(file.filename, file.size, lambda: _download(file))
+        await frontend.answer_with(
+            interaction,
+            "logrun",
+            lambda ctx: frontend.core.dispatch(replace(ctx, upload=upload), "logrun", ""),
+        )
 
     commands.append(logrun)
 

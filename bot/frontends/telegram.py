@@ -16,7 +16,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from telegram import (
@@ -32,7 +32,7 @@ from telegram import (
     Update,
 )
 from telegram.constants import ChatType
-from telegram.error import InvalidToken, TelegramError
+from telegram.error import BadRequest, InvalidToken, TelegramError
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -46,6 +46,9 @@ from telegram.request import HTTPXRequest
 
 from bot.config import TelegramConfig
 from bot.core.commands import COMMANDS, BotCore, Command, CommandContext, Reply, split_text
+from bot.core.parsing import UserError
+from bot.core.registry import Upload
+from bot.core.run_files import looks_like_activity_file
 from bot.frontends import FrontendOff
 from bot.frontends.redact import TokenRedactor, install_redactor  # noqa: F401 (re-exported)
 from storage.chats import Chat
@@ -86,6 +89,19 @@ def command_args(text: str) -> str:
     """The text after ``/cmd`` or ``/cmd@bot``, untouched (the core parses it)."""
     match = _COMMAND.match(text.strip())
     return text.strip()[match.end() :].strip() if match else ""
+
+
+def wants_file_logged(caption: str | None, file_name: str | None, bot_username: str | None) -> bool:
+    """A document is a run to log when its caption is /logrun (for this bot), or when it has no
+    command and its name says it is an activity file. Anything else people share is left alone."""
+    text = (caption or "").strip()
+    match = _COMMAND.match(text)
+    if match is None:
+        return looks_like_activity_file(file_name or "")
+    if match.group("name").lower() != "logrun":
+        return False
+    addressed = match.group(0).partition("@")[2]
+    return not addressed or bot_username is None or addressed.casefold() == bot_username.casefold()
 
 
 def display_name(first_name: str, last_name: str | None) -> str:
@@ -166,6 +182,7 @@ class TelegramFrontend:
         for name in COMMANDS:
             application.add_handler(CommandHandler(name, self.on_command, filters=only_new))
         application.add_handler(MessageHandler(filters.COMMAND & only_new, self.on_other_command))
+        application.add_handler(MessageHandler(filters.Document.ALL & only_new, self.on_document))
         application.add_error_handler(self.on_error)
         return application
 
@@ -278,6 +295,38 @@ class TelegramFrontend:
         reply = await self.core.handle_text(ctx, message.text, bot_username=context.bot.username)
         if reply is not None:
             await self.deliver(context.application, message.chat_id, reply, message.message_id)
+
+    async def on_document(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A file sent to the bot: an activity file (or any file captioned /logrun) is logged as a run.
+        The update carries only the file's id; the bytes come from getFile and the file URL, fetched
+        only when the core wants them."""
+        message = update.effective_message
+        if message is None or message.document is None:
+            return
+        document = message.document
+        if not wants_file_logged(message.caption, document.file_name, context.bot.username):
+            return
+        ctx = await self.context(message)
+        if ctx is None:
+            return
+        name = document.file_name or "the file"
+        bot = context.bot
+
+        async def fetch() -> bytes:
+            try:
+                telegram_file = await bot.get_file(document.file_id)
+            except BadRequest as err:
+                if "too big" in str(err).lower():
+                    raise UserError(
+                        f"{name} is too big for a bot to download from Telegram (20 MB at most). "
+                        "Send it zipped as .gz, or use `hamsterbot import`."
+                    ) from None
+                raise
+            return bytes(await telegram_file.download_as_bytearray())
+
+        upload = Upload(name, document.file_size, fetch)
+        reply = await self.core.dispatch(replace(ctx, upload=upload), "logrun", "")
+        await self.deliver(context.application, message.chat_id, reply, message.message_id)
 
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Log the real problem; the chat gets a short apology, never internals."""

@@ -19,7 +19,7 @@ from bot.frontends import discord as frontend_module
 from bot.frontends.discord import DiscordFrontend, HamsterClient
 from storage import chats as chat_store
 from storage.db import Database
-from tests.fakes.discord_api import ADMINISTRATOR, FakeDiscord, Recorded
+from tests.fakes.discord_api import ADMINISTRATOR, FakeDiscord, Recorded, Upload
 from tests.fakes.frontends import start_frontend, stop_frontend
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8  # every byte value, twice over
@@ -115,7 +115,12 @@ async def test_commands_are_registered_in_the_guild_with_their_options(bot: Bot)
             (o["name"], o["type"], o.get("required", False)) for o in registered[name]["options"]
         ]
 
-    assert options("logrun") == [("distance", 3, True), ("duration", 3, False), ("date", 3, False)]
+    assert options("logrun") == [
+        ("distance", 3, False),
+        ("duration", 3, False),
+        ("date", 3, False),
+        ("file", 11, False),  # an attachment
+    ]
     assert options("race") == [("period", 3, False)]
     assert registered["race"]["options"][0]["autocomplete"] is True  # free text, with suggestions
     assert options("undo") == [("run_id", 4, False)]
@@ -483,3 +488,79 @@ async def test_any_member_sets_their_own_units_and_can_forget(bot: Bot) -> None:
     assert "I deleted your 1 run" in (done.content or "")
     race = await bot.answer(await bot.run("owner", "race", {"period": "week"}))
     assert "Runner" not in (race.content or "")
+
+
+# --- activity files ----------------------------------------------------------------------------------
+
+DATA = Path(__file__).parent.parent / "data" / "activities"
+
+
+def recent_run_fit(hours_ago: float = 2.0, **kwargs) -> bytes:
+    from datetime import UTC, datetime, timedelta
+
+    from tests.fit_writer import activity_fit
+
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=hours_ago)
+    return activity_fit(
+        start=start,
+        distance_m=kwargs.pop("distance_m", 5000.0),
+        timer_s=kwargs.pop("timer_s", 1650.0),
+        **kwargs,
+    )
+
+
+async def test_logrun_with_an_attached_file(bot: Bot) -> None:
+    reply = await bot.answer(
+        await bot.run("runner", "logrun", {"file": Upload("Lunch_Run.fit", recent_run_fit())})
+    )
+    text = reply.content or ""
+    assert not reply.ephemeral
+    assert text.startswith("✅ Logged 5.00 km (3.11 mi) for Runner from Lunch_Run.fit: a run"), text
+    assert "27:30 moving (5:30 /km)" in text and "🐹 Ursula has run" in text
+    assert len(bot.fake.downloads) == 1 and bot.fake.downloads[0].endswith("/Lunch_Run.fit")
+    rows = await bot.db.fetchall("SELECT distance_m, duration_s, source FROM runs")
+    assert rows == [(5000.0, 1650.0, "Lunch_Run.fit")]
+    listing = await bot.answer(await bot.run("runner", "runs"))
+    assert "from Lunch_Run.fit" in (listing.content or "")
+    twice = await bot.answer(
+        await bot.run("runner", "logrun", {"file": Upload("Lunch_Run.fit", recent_run_fit())})
+    )
+    assert twice.ephemeral and "logged that one already" in (twice.content or "")
+
+
+async def test_bad_attachments_are_refused_privately_and_store_nothing(bot: Bot) -> None:
+    ride = await bot.answer(
+        await bot.run(
+            "runner",
+            "logrun",
+            {"file": Upload("ride.fit", (DATA / "garmin-fenix-5-bike.fit").read_bytes())},
+        )
+    )
+    assert ride.ephemeral and "cycling" in (ride.content or "")
+    walk = (DATA / "garmin-fenix-5-walk.fit").read_bytes()  # real, from 2017: over a year ago
+    old = await bot.answer(await bot.run("runner", "logrun", {"file": Upload("walk.fit", walk)}))
+    assert old.ephemeral and "more than a year ago" in (old.content or "")
+    png = await bot.answer(
+        await bot.run("runner", "logrun", {"file": Upload("cat.png", PNG, "image/png")})
+    )
+    assert png.ephemeral and "isn't a GPX, FIT or TCX" in (png.content or "")
+    assert await bot.db.scalar("SELECT COUNT(*) FROM runs") == 0
+
+
+async def test_an_attachment_over_25_mb_is_not_downloaded(bot: Bot) -> None:
+    huge = Upload("huge.gpx", b" " * (25 * 2**20 + 1))
+    reply = await bot.answer(await bot.run("runner", "logrun", {"file": huge}))
+    assert reply.ephemeral and "over 25 MB" in (reply.content or "")
+    assert bot.fake.downloads == []
+
+
+async def test_logrun_without_distance_or_file_asks_how_far(bot: Bot) -> None:
+    reply = await bot.answer(await bot.run("runner", "logrun"))
+    assert reply.ephemeral and "How far did you run?" in (reply.content or "")
+
+
+async def test_an_attachment_link_that_no_longer_works(bot: Bot) -> None:
+    gone = Upload("run.fit", recent_run_fit(), expired=True)
+    reply = await bot.answer(await bot.run("runner", "logrun", {"file": gone}))
+    assert reply.ephemeral and "couldn't download run.fit" in (reply.content or "")
+    assert await bot.db.scalar("SELECT COUNT(*) FROM runs") == 0

@@ -285,6 +285,7 @@ class Upload:
     filename: str
     data: bytes
     content_type: str | None = None
+    expired: bool = False  # the CDN link no longer works (404), as after its ex= time
 
 
 @dataclass
@@ -626,7 +627,8 @@ class FakeDiscord:
         """The resolved attachment as Discord sends it: metadata and a signed, expiring CDN URL."""
         path = f"/ephemeral-attachments/{self.application_id}/{attachment_id}/{upload.filename}"
         signature = secrets.token_hex(32)
-        self._cdn[path] = (signature, upload.data)
+        if not upload.expired:
+            self._cdn[path] = (signature, upload.data)
         expires = int(dt.datetime.now(dt.UTC).timestamp()) + 86400
         url = f"{self.base_url}{path}?ex={expires:x}&is={expires - 86400:x}&hm={signature}&"
         attachment = {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
 import logging
 import struct
 import zlib
@@ -71,6 +72,34 @@ class Bot:
             **kwargs,
         )
         return len(self.fake.messages_in(chat))
+
+    def send_file(
+        self, name: str | None, data: bytes, user: int = ALICE, chat: int = GROUP, **kwargs
+    ) -> int:
+        """A document sent "as file", the way the Telegram apps send a .gpx or .fit."""
+        first = {ALICE: "Alice", BOB: "Bob"}.get(user, f"User{user}")
+        chat_type = kwargs.pop("chat_type", "private" if chat > 0 else "supergroup")
+        last = "Smith" if user == ALICE else None
+        self.fake.push_document(
+            chat,
+            name,
+            data,
+            user_id=user,
+            first_name=first,
+            last_name=last,
+            chat_type=chat_type,
+            **kwargs,
+        )
+        return len(self.fake.messages_in(chat))
+
+    async def reply_file(
+        self, name: str | None, data: bytes, user: int = ALICE, chat: int = GROUP, **kwargs
+    ) -> SentMessage:
+        message_id = self.send_file(name, data, user, chat, **kwargs)
+        [sent] = await self.fake.wait_for_sent(
+            lambda s: s.chat_id == chat and s.reply_to_message_id == message_id
+        )
+        return sent
 
     async def reply(self, text: str, user: int = ALICE, chat: int = GROUP, **kwargs) -> SentMessage:
         """Say something and wait for the bot's answer to exactly that message."""
@@ -488,3 +517,88 @@ async def test_names_with_markup_are_sent_as_plain_text(bot: Bot) -> None:
     sent = await bot.fake.wait_for_sent(lambda s: "Logged" in (s.text or ""))
     assert sent[0].parse_mode is None
     assert "[Free](https://e.vil) *b*" in (sent[0].text or "")
+
+
+# --- activity files ----------------------------------------------------------------------------------
+
+DATA = Path(__file__).parent.parent / "data" / "activities"
+
+
+def recent_run_fit(hours_ago: float = 2.0, **kwargs) -> bytes:
+    from datetime import UTC, datetime, timedelta
+
+    from tests.fit_writer import activity_fit
+
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=hours_ago)
+    return activity_fit(
+        start=start,
+        distance_m=kwargs.pop("distance_m", 8046.72),
+        timer_s=kwargs.pop("timer_s", 2400.0),
+        **kwargs,
+    )
+
+
+async def _file_runs(db: Database) -> list[tuple]:
+    return await db.fetchall(
+        "SELECT distance_m, source FROM runs WHERE deleted_at IS NULL ORDER BY id"
+    )
+
+
+async def test_an_activity_file_is_downloaded_and_logged(bot: Bot) -> None:
+    reply = await bot.reply_file("Morning Run.fit", recent_run_fit())
+    text = reply.text or ""
+    assert text.startswith(
+        "✅ Logged 8.05 km (5.00 mi) for Alice Smith from Morning Run.fit: a run"
+    )
+    assert "40:00 moving (4:58 /km)" in text and "🐹 Ursula has run" in text
+    assert len(bot.fake.calls["getFile"]) == 1 and len(bot.fake.downloads) == 1
+    assert await _file_runs(bot.db) == [(8046.72, "Morning Run.fit")]
+    runs = await bot.reply("/runs")
+    assert "from Morning Run.fit" in (runs.text or "")
+    again = await bot.reply_file("Morning Run (1).fit", recent_run_fit())
+    assert "logged that one already (run #1" in (again.text or "")
+    assert len(await _file_runs(bot.db)) == 1
+
+
+async def test_any_file_captioned_logrun_is_read_and_other_files_are_left_alone(bot: Bot) -> None:
+    bot.send_file("minutes.pdf", b"%PDF-1.4 not a run")  # shared in the group: not for me
+    bot.send_file("run.fit", recent_run_fit(), caption="/race")  # another command's caption
+    bot.send_file("run.fit", recent_run_fit(), caption="/logrun@someotherbot")
+    export = gzip.compress(recent_run_fit(hours_ago=30, distance_m=5000, timer_s=1500))
+    reply = await bot.reply_file(
+        "export_123",
+        export,
+        caption=f"/logrun@{bot.fake.bot_username}",
+        mime_type="application/gzip",
+    )
+    assert "Logged 5.00 km" in (reply.text or "") and "from export_123" in (reply.text or "")
+    assert len(bot.fake.sent) == 1  # only that one was answered
+    assert len(bot.fake.calls["getFile"]) == 1
+
+
+async def test_bad_files_get_a_friendly_reply_and_store_nothing(
+    bot: Bot, caplog: pytest.LogCaptureFixture
+) -> None:
+    ride = await bot.reply_file("ride.fit", (DATA / "garmin-fenix-5-bike.fit").read_bytes())
+    assert "cycling" in (ride.text or "") and "runs and walks" in (ride.text or "")
+    old = await bot.reply_file("test.tcx", (DATA / "test.tcx").read_bytes())  # from 2012
+    assert "more than a year ago" in (old.text or "") and "hamsterbot import" in (old.text or "")
+    bomb = (
+        b'<?xml version="1.0"?><!DOCTYPE gpx [<!ENTITY a "aaaaaaaaaa">'
+        b'<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]><gpx><trk><name>&b;</name></trk></gpx>'
+    )
+    assert "XML bombs" in ((await bot.reply_file("bomb.gpx", bomb)).text or "")
+    cut = recent_run_fit()[:-30]
+    assert "cut short" in ((await bot.reply_file("cut.fit", cut)).text or "")
+    assert await _file_runs(bot.db) == []
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_files_too_big_are_refused_before_or_at_download(bot: Bot) -> None:
+    over_telegram = await bot.reply_file("long.gpx", b" " * (20 * 2**20 + 1))
+    assert "too big for a bot to download" in (over_telegram.text or "")
+    assert bot.fake.downloads == []
+    over_ours = await bot.reply_file("huge.fit", bytes(25 * 2**20 + 1))
+    assert "over 25 MB" in (over_ours.text or "")
+    assert len(bot.fake.calls["getFile"]) == 1  # the second was never asked for
+    assert await _file_runs(bot.db) == []
