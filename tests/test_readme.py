@@ -85,6 +85,14 @@ def telegram_chat(folder: Path) -> None:
     asyncio.run(fill())
 
 
+def exports_folder(folder: Path) -> None:
+    """The chat of `telegram_chat` and a folder with a watch's export in it (a real TCX run)."""
+    telegram_chat(folder)
+    (folder / "exports").mkdir()
+    tcx = ROOT / "tests" / "data" / "activities" / "test.tcx"
+    (folder / "exports" / "test.tcx").write_bytes(tcx.read_bytes())
+
+
 Check = Callable[[subprocess.CompletedProcess, Path], None]
 
 
@@ -169,6 +177,11 @@ RUN: dict[str, tuple[Setup, int, Check]] = {
         0,
         prints("Backed up hamsterbot.db to hamsterbot-copy.db (quick_check ok)"),
     ),
+    "hamsterbot import --config hamsterbot.toml --chat telegram:-1001234 --user Alice exports/": (
+        exports_folder,
+        0,
+        prints("exports/test.tcx: logged run #2, 2.91 mi (4.69 km)", "1 logged, 0 already there"),
+    ),
 }
 
 # README command -> why it is not run here (and what covers it instead).
@@ -177,6 +190,7 @@ NOT_RUN: dict[str, str] = {
     "hamsterbot run": "needs chat tokens and runs until SIGTERM: tests/test_process.py runs it on the fakes",
     "hamsterbot run --config hamsterbot.toml": "as `hamsterbot run`",
     "hamsterbot run --sync-commands global": "as `hamsterbot run`; tests/discord cover the sync",
+    "hamsterbot import": "the subcommand named in prose; its example in the README runs here",
     "hamsterbot scan": "needs BlueZ on the system bus: tests/ble run it against a fake BlueZ",
     "hamsterbot gateway": "needs an MQTT broker and runs until SIGTERM: tests/mqtt run it against a "
     "real Mosquitto",
