@@ -515,13 +515,14 @@ async def test_logrun_with_an_attached_file(bot: Bot) -> None:
     )
     text = reply.content or ""
     assert not reply.ephemeral
-    assert text.startswith("✅ Logged 5.00 km (3.11 mi) for Runner from Lunch_Run.fit: a run"), text
+    # Discord shows the file's name literally: its underscore is escaped from markdown.
+    assert text.startswith("✅ Logged 5.00 km (3.11 mi) for Runner from Lunch\\_Run.fit: a run"), text
     assert "27:30 moving (5:30 /km)" in text and "🐹 Ursula has run" in text
     assert len(bot.fake.downloads) == 1 and bot.fake.downloads[0].endswith("/Lunch_Run.fit")
     rows = await bot.db.fetchall("SELECT distance_m, duration_s, source FROM runs")
     assert rows == [(5000.0, 1650.0, "Lunch_Run.fit")]
     listing = await bot.answer(await bot.run("runner", "runs"))
-    assert "from Lunch_Run.fit" in (listing.content or "")
+    assert "from Lunch\\_Run.fit" in (listing.content or "")
     twice = await bot.answer(
         await bot.run("runner", "logrun", {"file": Upload("Lunch_Run.fit", recent_run_fit())})
     )
