@@ -516,7 +516,9 @@ async def test_logrun_with_an_attached_file(bot: Bot) -> None:
     text = reply.content or ""
     assert not reply.ephemeral
     # Discord shows the file's name literally: its underscore is escaped from markdown.
-    assert text.startswith("✅ Logged 5.00 km (3.11 mi) for Runner from Lunch\\_Run.fit: a run"), text
+    assert text.startswith("✅ Logged 5.00 km (3.11 mi) for Runner from Lunch\\_Run.fit: a run"), (
+        text
+    )
     assert "27:30 moving (5:30 /km)" in text and "🐹 Ursula has run" in text
     assert len(bot.fake.downloads) == 1 and bot.fake.downloads[0].endswith("/Lunch_Run.fit")
     rows = await bot.db.fetchall("SELECT distance_m, duration_s, source FROM runs")
