@@ -271,3 +271,14 @@ def test_config_and_db_are_on_every_subcommand_the_readme_says() -> None:
             assert "--db" not in flags and "--config" not in flags
         else:
             assert {"--config", "--db"} <= flags, name
+
+
+def test_the_service_file_stops_on_a_configuration_error_and_needs_no_checkout() -> None:
+    unit = (ROOT / "contrib" / "hamsterbot.service").read_text()
+    settings = dict(
+        line.split("=", 1) for line in unit.splitlines() if "=" in line and not line.startswith("#")
+    )
+    assert settings["RestartPreventExitStatus"] == "2"  # exit 2 is a config mistake: no 5 s loop
+    assert settings["Restart"] == "on-failure"
+    assert "Documentation" not in settings  # no file:// path a normal install lacks
+    assert settings["ExecStart"].startswith("/opt/hamsterbot/bin/hamsterbot run ")
