@@ -46,6 +46,8 @@ _HEADER_FIELDS = ("received_at", "payload_hex")
 _HEX_SEPARATORS = str.maketrans("", "", " :-\t")
 #: The longest a notification can be (an ATT value is at most 512 bytes), in hex with separators.
 MAX_PAYLOAD_FIELD = 512 * 3
+#: The longest line a notification can take: an ISO time, quotes, the payload with separators.
+MAX_LINE_CHARS = MAX_PAYLOAD_FIELD + 128
 #: How much of a bad field a problem message shows: a 50 MB line must not become 50 MB of stderr.
 SHOWN_CHARS = 40
 
@@ -207,6 +209,13 @@ def read_capture(lines: Iterable[str]) -> Iterator[CaptureLine | CaptureProblem]
     if first is not None:
         yield from _read_first_line(*first)
     for line_no, raw in numbered:
+        if len(raw) > MAX_LINE_CHARS:
+            # Refused before any copy is made: a 50 MB line costs its own size, not five times it.
+            reason = (
+                f"line is {len(raw):,} characters long, more than any notification: {shown(raw)}"
+            )
+            yield CaptureProblem(line_no, raw[:SHOWN_CHARS], reason)
+            continue
         text = raw.rstrip("\r\n")
         # Lines as CaptureWriter writes them (epoch seconds, plain hex) are read right here: a
         # replay reads millions (benchmarks/ingest.py). Whatever this cannot read exactly (ISO
