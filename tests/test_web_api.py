@@ -488,3 +488,24 @@ def test_web_config_is_validated() -> None:
     ):
         with pytest.raises(config_module.ConfigError, match=key):
             config_module.parse({"web": table})
+
+
+async def test_nights_are_read_once_a_minute_not_once_a_view(
+    site: Site, client: TestClient
+) -> None:
+    calls: list[str] = []
+    read = site.reads.nights
+
+    async def counted(name: str, days: int):
+        calls.append(name)
+        return await read(name, days)
+
+    site.reads.nights = counted  # type: ignore[method-assign]
+    for _ in range(5):
+        assert (await client.get("/api/hamsters/Ursula/nights?days=30")).status == 200
+    assert (await client.get("/api/hamsters/ursula/nights?days=30")).status == 200
+    assert calls == ["Ursula"]
+    assert (await client.get("/api/hamsters/Ursula/nights?days=7")).status == 200
+    assert (await client.get("/api/hamsters/Nobody/nights?days=7")).status == 404
+    assert (await client.get("/api/hamsters/Nobody/nights?days=7")).status == 404  # not cached
+    assert calls == ["Ursula", "Ursula", "Nobody", "Nobody"]

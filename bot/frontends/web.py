@@ -57,6 +57,8 @@ HEARTBEAT_SECONDS = 15.0  # a comment line now and then finds viewers that vanis
 REFRESH_SECONDS = 30.0  # re-read the figures: a night ends, a sensor goes offline
 RACE_DEBOUNCE_SECONDS = 1.0  # a race shown is read again at most once a second, whoever watches
 PREVIEW_MAX_AGE_SECONDS = 300.0
+NIGHTS_CACHE_SECONDS = 60.0
+NIGHTS_CACHE_ENTRIES = 64
 
 
 class PageReads(Protocol):
@@ -379,6 +381,9 @@ class Site:
     preview: PreviewCache
     units: Units
     public_url: str
+    # (hamster, days) -> (monotonic time, JSON): every page view fetches the 30 nights, which
+    # change once a morning; a minute's cache makes a crowd one read a minute, not one a view.
+    nights: dict[tuple[str, int], tuple[float, dict[str, Any]]] = field(default_factory=dict)
 
 
 SITE: web.AppKey[Site] = web.AppKey("site", Site)
@@ -479,10 +484,18 @@ async def api_nights(request: web.Request) -> web.Response:
     text = request.query.get("days", "30")
     if not (text.isascii() and text.isdigit() and 1 <= int(text) <= MAX_NIGHTS):
         return _json({"error": f"days must be a whole number from 1 to {MAX_NIGHTS}"}, 400)
+    key = (request.match_info["name"].casefold(), int(text))
+    cached = site.nights.get(key)
+    if cached is not None and time.monotonic() - cached[0] < NIGHTS_CACHE_SECONDS:
+        return _json(cached[1])
     nights = await site.reads.nights(request.match_info["name"], int(text))
     if nights is None:
         return _not_found(request, "no such hamster")
-    return _json(pages.nights_json(nights))
+    if len(site.nights) >= NIGHTS_CACHE_ENTRIES:
+        site.nights.clear()
+    payload = pages.nights_json(nights)
+    site.nights[key] = (time.monotonic(), payload)
+    return _json(payload)
 
 
 async def api_league(request: web.Request) -> web.Response:
