@@ -52,7 +52,13 @@ def _readings(home: int, count: int, start: float) -> list[tuple[float, bytes]]:
 def _config(workdir: Path, url: str, homes: int, database: str) -> config_module.Config:
     return config_module.parse(
         {
-            "bot": {"database": str(workdir / database), "timezone": "UTC", "flush_seconds": 1},
+            "bot": {
+                "database": str(workdir / database),
+                "timezone": "UTC",
+                # 1,000 wheels flushed every 60 s (the default) is 16.7 flushes a second: the same
+                # rate from ``homes`` wheels.
+                "flush_seconds": max(1.0, 60.0 * homes / 1000),
+            },
             "mqtt": {"url": url, "client_id": f"bench-{database}"},
             "gateway": {"home": "bench"},
             "hamsters": [
