@@ -47,13 +47,18 @@ class Mosquitto:
     """One broker process; ``stop`` and ``start`` again keep its port and its persistence."""
 
     def __init__(
-        self, folder: Path, *, users: dict[str, str] | None = None, binary: str | None = None
+        self,
+        folder: Path,
+        *,
+        users: dict[str, str] | None = None,
+        binary: str | None = None,
+        tls: tuple[Path, Path] | None = None,
     ) -> None:
         self.binary = binary or mosquitto_binary()
         self.folder = folder
         self.folder.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
-        self.url = f"mqtt://127.0.0.1:{self.port}"
+        self.url = f"{'mqtts' if tls else 'mqtt'}://127.0.0.1:{self.port}"
         self.log = folder / "mosquitto.log"
         self._process: asyncio.subprocess.Process | None = None
         lines = [
@@ -67,6 +72,8 @@ class Mosquitto:
             "log_type error",
             "log_type warning",
         ]
+        if tls:  # (certificate, key): a TLS listener, as mqtts:// brokers have
+            lines += [f"certfile {tls[0]}", f"keyfile {tls[1]}"]
         if users:
             passwords = folder / "passwords"
             passwords.write_text("", encoding="utf-8")
@@ -119,3 +126,32 @@ class Mosquitto:
             with contextlib.suppress(ProcessLookupError):
                 process.kill()
             await process.wait()
+
+
+def self_signed_certificate(folder: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 that is its own CA (openssl), and its key."""
+    cert, key = folder / "broker.crt", folder / "broker.key"
+    folder.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key

@@ -369,3 +369,58 @@ async def test_the_live_gateway_says_online_and_offline_on_a_retained_status(
         async with asyncio.timeout(10):
             message = await anext(aiter(late.messages))
         assert message.retain and bytes(message.payload) == b'{"state":"offline"}'
+
+
+async def test_mqtts_carries_a_night_over_tls(
+    tmp_path: Path, bots, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.mqtt.broker import self_signed_certificate
+
+    certificate, key = self_signed_certificate(tmp_path / "tls")
+    broker = Mosquitto(tmp_path / "tls-broker", tls=(certificate, key))
+    await broker.start()
+    try:
+        assert broker.url.startswith("mqtts://")
+        # Not trusted: the certificate is checked, so the connection is refused. (In a child process:
+        # paho leaves the socket of a failed TLS handshake to the garbage collector.)
+        probe = write_config(tmp_path / "probe.toml", broker)
+        code = (
+            "import asyncio, aiomqtt\n"
+            "from bot import config\n"
+            "from sensors.mqtt import make_client\n"
+            "async def main():\n"
+            f"    settings = config.load(__import__('pathlib').Path({str(probe)!r})).mqtt\n"
+            "    try:\n"
+            "        async with make_client(settings, client_id='probe', clean_session=True):\n"
+            "            print('connected')\n"
+            "    except aiomqtt.MqttError as err:\n"
+            "        print('refused', err)\n"
+            "asyncio.run(main())\n"
+        )
+        env = {**os.environ, "SSL_CERT_FILE": str(tmp_path / "no-such-ca.pem")}
+        probe_run = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            code,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        stdout, _ = await _finish(probe_run)
+        assert stdout.startswith("refused") and "CERTIFICATE_VERIFY_FAILED" in stdout
+        # Trusted the way a system CA would be (OpenSSL's default paths).
+        monkeypatch.setenv("SSL_CERT_FILE", str(certificate))
+        night = make_night(120, seed=17)
+        capture = write_capture(tmp_path / "night.csv", night)
+        bot = bots(write_config(tmp_path / "bot.toml", broker))
+        runtime = await bot.start()
+        await wait_until(runtime.mqtt.connected.is_set)
+        config = config_module.load(write_config(tmp_path / "gw.toml", broker, database="gw.db"))
+        assert config.mqtt.tls
+        await gateway.replay_through_gateway(config, config.hamsters[0], night, backoff=FAST)
+        await wait_until(lambda: bot.last_at() == night[-1][0])
+        await bot.stop()
+        reference = await replay_reference(tmp_path, broker, capture)
+        assert await minutes(tmp_path / "bot.db") == reference
+    finally:
+        await broker.stop()
