@@ -130,9 +130,9 @@ def test_tonight_runs_live_at_demo_speed(tmp_path: Path) -> None:
     try:
         first = tonight()
         later = first
-        for _ in range(
-            600
-        ):  # 3000x: the night moves within seconds and the clock meets the wall clock only after ~10-50 s
+        # At 3000x the night moves within seconds; the clock meets the wall clock only after
+        # 10-50 s, so the first answer is still tonight's. Poll until the figure moved.
+        for _ in range(600):
             try:
                 lines.get(timeout=0.1)
             except Empty:
