@@ -33,6 +33,7 @@ from bot.core.reads import Hamster
 from bot.core.scheduler import Sender, SummaryScheduler
 from bot.frontends import FrontendOff
 from bot.wheels import WheelPipeline, claimed, flush_all, flush_forever
+from sensors.backoff import backoff_delay
 from sensors.capture import CaptureWriter
 from storage.db import Database
 
@@ -169,12 +170,21 @@ async def supervise(
     its traceback is logged once, at DEBUG. Any other crash is a bug: its traceback is logged once at
     ERROR, later repeats in one line.
     """
-    delay = initial
+    attempt = 0
     traced: set[type[BaseException]] = set()
+
+    def pause() -> float:
+        nonlocal attempt
+        if time.monotonic() - started > 10 * cap:
+            attempt = 0  # it ran fine for a long while: this is a new problem
+        attempt += 1
+        return backoff_delay(attempt - 1, initial, cap, random.random(), spread=0.4)
+
     while True:
         started = time.monotonic()
         try:
             await factory()
+            delay = pause()
             log.warning("%s stopped by itself; restarting", name)
         except asyncio.CancelledError:
             raise
@@ -182,6 +192,7 @@ async def supervise(
             log.error("%s is off: %s", name, err)
             return
         except Exception as err:
+            delay = pause()
             first = type(err) not in traced
             traced.add(type(err))
             network = _is_network_error(err)
@@ -194,10 +205,7 @@ async def supervise(
             )
             if first and network:
                 log.debug("%s: the network failure in full", name, exc_info=True)
-        if time.monotonic() - started > 10 * cap:
-            delay = initial  # it ran fine for a long while: this is a new problem
-        await asyncio.sleep(delay * random.uniform(0.8, 1.2))
-        delay = min(delay * 2, cap)
+        await asyncio.sleep(delay)
 
 
 # Library errors that mean "the network or the server is unreachable": python-telegram-bot's

@@ -54,6 +54,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+from sensors.backoff import backoff_delay
 from sensors.csc import (
     BATTERY_LEVEL_UUID,
     CSC_FEATURE_UUID,
@@ -66,6 +67,7 @@ from sensors.csc import (
 if TYPE_CHECKING:
     from bleak import BleakClient
     from bleak.backends.device import BLEDevice
+
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -143,14 +145,6 @@ class LinkTimings(Protocol):
 
 
 # --- pure helpers -------------------------------------------------------------------------------
-
-
-def backoff_delay(attempt: int, initial: float, cap: float, jitter: float) -> float:
-    """Seconds to wait before retry number ``attempt`` (0-based): ``initial`` doubling up to
-    ``cap``, then scaled by ``jitter`` in [0, 1] into the upper half of that step, so that several
-    links (or several Pis beside several cages) do not retry in lockstep."""
-    step = min(initial * 2 ** min(attempt, 64), cap)
-    return step * (0.5 + 0.5 * min(max(jitter, 0.0), 1.0))
 
 
 @dataclass(frozen=True, slots=True)

@@ -169,6 +169,15 @@ def test_retry_delays_double_up_to_the_cap() -> None:
     assert delays == [30, 60, 120, 240, 480, 600, 600, 600]
 
 
+def test_retry_delays_are_jittered_into_the_top_of_each_step() -> None:
+    import random
+
+    steps = [30, 60, 120, 240, 480, 600, 600, 600]
+    delays = list(itertools.islice(retry_delays(RetryPolicy(), random.Random(3)), 8))
+    assert all(0.8 * step <= delay <= step for delay, step in zip(delays, steps, strict=True))
+    assert len({delay / step for delay, step in zip(delays, steps, strict=True)}) > 1
+
+
 # --- the scheduler on a real database -------------------------------------------------------------
 
 

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import itertools
 import logging
 import math
 import random
@@ -51,6 +52,7 @@ from bot.core.model import ChatSettings
 from bot.core.periods import local_instant
 from bot.core.reads import chat_settings
 from bot.core.registry import Reply
+from sensors.backoff import backoff_delay
 from storage import chats as chat_store
 from storage.chats import Chat
 
@@ -94,7 +96,9 @@ class RetryPolicy:
     first_delay: float = 30.0
     max_delay: float = 600.0
     give_up_after: float = 3600.0
-    jitter: float = 0.1  # +-10 %, so chats that failed together do not retry in lockstep
+    jitter: float = (
+        0.2  # up to 20 % shorter, so chats that failed together do not retry in lockstep
+    )
 
 
 def scheduled_at(day: date, clock: time, tz: ZoneInfo) -> datetime:
@@ -144,12 +148,13 @@ def due_reports(
 
 
 def retry_delays(policy: RetryPolicy, rng: random.Random | None = None) -> Iterator[float]:
-    """Backoff delays: first_delay, doubling, capped at max_delay, each with jitter."""
-    delay = policy.first_delay
-    while True:
-        spread = 1.0 + (rng.uniform(-policy.jitter, policy.jitter) if rng and policy.jitter else 0)
-        yield delay * spread
-        delay = min(delay * 2, policy.max_delay)
+    """Backoff delays (``sensors.backoff``): first_delay, doubling, capped at max_delay, each
+    jittered into its top ``policy.jitter``."""
+    for attempt in itertools.count():
+        draw = rng.random() if rng is not None else 1.0
+        yield backoff_delay(
+            attempt, policy.first_delay, policy.max_delay, draw, spread=policy.jitter
+        )
 
 
 Composer = Callable[[Chat, ChatSettings, Due], Awaitable[Reply]]
