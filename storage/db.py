@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequen
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import aiosqlite
 
@@ -146,6 +146,18 @@ MIGRATIONS: tuple[str, ...] = (
 )
 
 
+Rows = list[tuple[Any, ...]]
+
+
+@dataclass(frozen=True, slots=True)
+class Query(Generic[T]):
+    """SQL statements and how their rows become a value. Queries read together (``Database.read``)
+    cost one trip to the SQLite thread, whatever their number."""
+
+    statements: tuple[tuple[str, Sequence[Any]], ...]
+    parse: Callable[[list[Rows]], T]
+
+
 @dataclass(frozen=True, slots=True)
 class Written:
     """What one statement of a transaction did."""
@@ -191,6 +203,7 @@ class Database:
         self.path = path
         self._write_lock = asyncio.Lock()
         self.commits = 0  # for benchmarks and the "no writes while idle" tests
+        self.reads = 0  # trips to the SQLite thread made by read/fetchall/fetchone (tests)
         self.read_only = False
         self._wheel_locks: dict[int, int] = {}  # wheel id -> the fd holding its lock file
 
@@ -459,14 +472,42 @@ class Database:
         async with self._write_lock:
             yield
 
+    async def read(self, *queries: Query[Any]) -> list[Any]:
+        """The value of each query, all read in one trip to the SQLite thread.
+
+        Each trip is a hand-off to aiosqlite's thread and back, which was most of a /race or a morning
+        report on a busy machine (benchmarks/query.py). aiosqlite has no public call for several
+        statements in one trip, so this queues one function on its thread (``_execute``), where it
+        uses the sqlite3 connection exactly as aiosqlite's own methods do (pinned: aiosqlite <0.23).
+        """
+        statements = [statement for query in queries for statement in query.statements]
+        connection = self._connection
+
+        def run() -> list[Rows]:
+            raw = connection._conn  # only ever touched on aiosqlite's own thread
+            return [raw.execute(sql, params).fetchall() for sql, params in statements]
+
+        rowsets: list[Rows] = []
+        if statements:
+            self.reads += 1
+            rowsets = await connection._execute(run)
+        values = []
+        for query in queries:
+            count = len(query.statements)
+            values.append(query.parse(rowsets[:count]))
+            rowsets = rowsets[count:]
+        return values
+
     # One trip to the SQLite thread per query: execute, fetch and close as three awaits cost three
     # thread hand-offs, which were most of a /race on a busy machine (benchmarks/query.py).
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        self.reads += 1
         rows = await self._connection.execute_fetchall(sql, params)
         return [tuple(row) for row in rows]
 
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
         """The first row. Meant for queries of one row (a key, an aggregate, LIMIT 1): it reads them all."""
+        self.reads += 1
         rows = list(await self._connection.execute_fetchall(sql, params))
         return tuple(rows[0]) if rows else None
 

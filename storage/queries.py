@@ -1,4 +1,8 @@
-"""Read-side queries: wheel totals per period (hourly rollups + minute edges), standings input."""
+"""Read-side queries: wheel totals per period (hourly rollups + minute edges), standings input.
+
+Each ``*_query`` function returns a ``Query`` (SQL + how its rows become a value); ``Database.read`` asks
+several at once in one trip to the SQLite thread. The plain ``async`` functions ask one.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +10,12 @@ import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from sensors.plausible import EARLIEST_READING
-from storage.db import Database
+from storage.db import Database, Query, Rows
 from storage.wheel import SensorEvent
 
 HOUR = 3600
@@ -50,7 +55,7 @@ async def wheels(db: Database) -> list[Wheel]:
     return [Wheel(*row) for row in rows]
 
 
-async def wheel_total(db: Database, wheel_id: int, start: float, end: float) -> WheelTotal:
+def wheel_total_query(wheel_id: int, start: float, end: float) -> Query[WheelTotal]:
     """Revolutions in minute buckets with ``start <= minute < end``.
 
     Whole UTC days come from the daily rollup, the whole hours around them from the hourly one, and
@@ -58,11 +63,11 @@ async def wheel_total(db: Database, wheel_id: int, start: float, end: float) -> 
     rows, not 14,600 hours or 876,000 minutes.
     """
     if end <= start:
-        return WheelTotal(0, 0)
+        return Query((), lambda _: WheelTotal(0, 0))
     first_hour = _ceil_hour(start)
     last_hour = int(end) // HOUR * HOUR
     if first_hour >= last_hour:
-        row = await db.fetchone(
+        statement: tuple[str, Sequence[object]] = (
             "SELECT COALESCE(SUM(revolutions), 0), COALESCE(SUM(estimated), 0) FROM wheel_minutes "
             "WHERE wheel_id = ? AND minute >= ? AND minute < ?",
             (wheel_id, start, end),
@@ -72,7 +77,7 @@ async def wheel_total(db: Database, wheel_id: int, start: float, end: float) -> 
         last_day = last_hour // DAY * DAY
         if first_day >= last_day:  # no whole UTC day inside: hours only
             first_day = last_day = last_hour
-        row = await db.fetchone(
+        statement = (
             "SELECT COALESCE(SUM(r), 0), COALESCE(SUM(e), 0) FROM ("
             " SELECT revolutions AS r, estimated AS e FROM wheel_days"
             "  WHERE wheel_id = ? AND day >= ? AND day < ?"
@@ -96,17 +101,26 @@ async def wheel_total(db: Database, wheel_id: int, start: float, end: float) -> 
                 *(wheel_id, last_hour, end),
             ),
         )
-    assert row is not None
+    return Query((statement,), _wheel_total)
+
+
+def _wheel_total(rowsets: list[Rows]) -> WheelTotal:
+    (row,) = rowsets[0]
     return WheelTotal(int(row[0]), int(row[1]))
+
+
+async def wheel_total(db: Database, wheel_id: int, start: float, end: float) -> WheelTotal:
+    (total,) = await db.read(wheel_total_query(wheel_id, start, end))
+    return total
 
 
 def _ceil_hour(t: float) -> int:
     return -(-math.ceil(t) // HOUR) * HOUR
 
 
-async def person_totals(db: Database, chat_id: int, start: float, end: float) -> list[PersonTotal]:
+def person_totals_query(chat_id: int, start: float, end: float) -> Query[list[PersonTotal]]:
     """Each person's logged distance in this chat with ``start <= ran_at < end``."""
-    rows = await db.fetchall(
+    statement = (
         # Summed per person from the covering index first, then joined: one people lookup per
         # person rather than per run (benchmarks/query.py).
         "SELECT people.id, people.display_name, people.units, t.distance_m, t.runs FROM ("
@@ -116,17 +130,28 @@ async def person_totals(db: Database, chat_id: int, start: float, end: float) ->
         "JOIN people ON people.id = t.person_id ORDER BY people.id",
         (chat_id, start, end),
     )
-    return [PersonTotal(*row) for row in rows]
+    return Query((statement,), lambda rowsets: [PersonTotal(*row) for row in rowsets[0]])
 
 
-async def latest_event(db: Database, wheel_id: int, kinds: tuple[str, ...]) -> tuple | None:
+async def person_totals(db: Database, chat_id: int, start: float, end: float) -> list[PersonTotal]:
+    (totals,) = await db.read(person_totals_query(chat_id, start, end))
+    return totals
+
+
+def latest_event_query(wheel_id: int, kinds: tuple[str, ...]) -> Query[tuple | None]:
     """(at, kind, value, detail) of the newest event of one of ``kinds``."""
     marks = ", ".join("?" for _ in kinds)
-    return await db.fetchone(
+    statement = (
         f"SELECT at, kind, value, detail FROM sensor_events WHERE wheel_id = ? AND kind IN ({marks}) "
         "AND at >= ? AND at < ? ORDER BY at DESC, id DESC LIMIT 1",
         (wheel_id, *kinds, READ_FROM, READ_UNTIL),
     )
+    return Query((statement,), lambda rowsets: tuple(rowsets[0][0]) if rowsets[0] else None)
+
+
+async def latest_event(db: Database, wheel_id: int, kinds: tuple[str, ...]) -> tuple | None:
+    (event,) = await db.read(latest_event_query(wheel_id, kinds))
+    return event
 
 
 async def run_totals_by_chat(
@@ -196,17 +221,31 @@ def _columns(rows: list[tuple], width: int = 3) -> list[np.ndarray]:
     return [np.ascontiguousarray(table[:, i]) for i in range(width)]
 
 
-async def minute_series(db: Database, wheel_id: int, start: float, end: float) -> MinuteSeries:
-    """Every minute bucket in ``[start, end)``: for a night or a record scan, not for long periods."""
+def _minutes_query(sql: str, wheel_id: int, start: float, end: float) -> Query[MinuteSeries]:
     if end <= start:
-        return MinuteSeries(start, end)
-    rows = await db.fetchall(
+        return Query((), lambda _: MinuteSeries(start, end))
+
+    def parse(rowsets: list[Rows]) -> MinuteSeries:
+        minutes, revolutions, estimated = _columns(rowsets[0])
+        return MinuteSeries(start, end, minutes, revolutions, estimated)
+
+    return Query(((sql, (wheel_id, start, end)),), parse)
+
+
+def minute_series_query(wheel_id: int, start: float, end: float) -> Query[MinuteSeries]:
+    """Every minute bucket in ``[start, end)``: for a night or a record scan, not for long periods."""
+    return _minutes_query(
         "SELECT minute, revolutions, estimated FROM wheel_minutes "
         "WHERE wheel_id = ? AND minute >= ? AND minute < ? ORDER BY minute",
-        (wheel_id, start, end),
+        wheel_id,
+        start,
+        end,
     )
-    minutes, revolutions, estimated = _columns(rows)
-    return MinuteSeries(start, end, minutes, revolutions, estimated)
+
+
+async def minute_series(db: Database, wheel_id: int, start: float, end: float) -> MinuteSeries:
+    (series,) = await db.read(minute_series_query(wheel_id, start, end))
+    return series
 
 
 # CROSS JOIN keeps the cut hours as the outer loop, so each is a primary-key range search; with a plain
@@ -219,9 +258,9 @@ CUT_HOUR_MINUTES_SQL = (
 )
 
 
-async def _points(
-    db: Database, wheel_id: int, boundaries: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _points_query(
+    wheel_id: int, boundaries: np.ndarray
+) -> Query[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """(time, revolutions, estimated) points that can be binned exactly by ``boundaries``.
 
     Whole UTC hours with no boundary inside come from the rollup as one point each; only the hours that a
@@ -229,29 +268,34 @@ async def _points(
     """
     first, last = float(boundaries[0]), float(boundaries[-1])
     cut = np.unique((boundaries[boundaries % HOUR != 0] // HOUR * HOUR).astype(np.int64))
-    hour_rows = await db.fetchall(
-        "SELECT hour, revolutions, estimated FROM wheel_hours "
-        "WHERE wheel_id = ? AND hour >= ? AND hour < ? ORDER BY hour",
-        (wheel_id, _ceil_hour(first), int(last) // HOUR * HOUR),
-    )
-    hours, hour_revs, hour_est = _columns(hour_rows)
-    keep = ~np.isin(hours, cut)
-    minute_rows: list[tuple] = []
+    statements: list[tuple[str, Sequence[object]]] = [
+        (
+            "SELECT hour, revolutions, estimated FROM wheel_hours "
+            "WHERE wheel_id = ? AND hour >= ? AND hour < ? ORDER BY hour",
+            (wheel_id, _ceil_hour(first), int(last) // HOUR * HOUR),
+        )
+    ]
     if cut.size:
         # One parameter whatever the number of cut hours (SQLite caps bound variables).
-        minute_rows = await db.fetchall(CUT_HOUR_MINUTES_SQL, (json.dumps(cut.tolist()), wheel_id))
-    minutes, minute_revs, minute_est = _columns(minute_rows)
-    inside = (minutes >= first) & (minutes < last)
-    times = np.concatenate([hours[keep], minutes[inside]])
-    revs = np.concatenate([hour_revs[keep], minute_revs[inside]])
-    est = np.concatenate([hour_est[keep], minute_est[inside]])
-    order = np.argsort(times, kind="stable")
-    return times[order], revs[order], est[order]
+        statements.append((CUT_HOUR_MINUTES_SQL, (json.dumps(cut.tolist()), wheel_id)))
+
+    def parse(rowsets: list[Rows]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        hours, hour_revs, hour_est = _columns(rowsets[0])
+        keep = ~np.isin(hours, cut)
+        minutes, minute_revs, minute_est = _columns(rowsets[1] if cut.size else [])
+        inside = (minutes >= first) & (minutes < last)
+        times = np.concatenate([hours[keep], minutes[inside]])
+        revs = np.concatenate([hour_revs[keep], minute_revs[inside]])
+        est = np.concatenate([hour_est[keep], minute_est[inside]])
+        order = np.argsort(times, kind="stable")
+        return times[order], revs[order], est[order]
+
+    return Query(tuple(statements), parse)
 
 
-async def binned_totals(
-    db: Database, wheel_id: int, boundaries: Sequence[float] | np.ndarray
-) -> BinTotals:
+def binned_totals_query(
+    wheel_id: int, boundaries: Sequence[float] | np.ndarray
+) -> Query[BinTotals]:
     """Revolutions between consecutive ``boundaries`` (ascending epoch seconds), exactly.
 
     Nights ending at a summary time, local days in a +05:45 zone, the hours of a chart: each bin equals the sum
@@ -260,23 +304,37 @@ async def binned_totals(
     edges = np.asarray(boundaries, dtype=np.float64)
     bins = max(edges.size - 1, 0)
     if bins == 0 or edges[-1] <= edges[0]:
-        return BinTotals(edges, np.zeros(bins, np.int64), np.zeros(bins, np.int64))
+        empty = BinTotals(edges, np.zeros(bins, np.int64), np.zeros(bins, np.int64))
+        return Query((), lambda _: empty)
     if np.any(np.diff(edges) < 0):
         raise ValueError("boundaries must be ascending")
-    times, revs, est = await _points(db, wheel_id, edges)
-    index = np.searchsorted(edges, times, side="right") - 1
-    return BinTotals(
-        edges,
-        np.bincount(index, weights=revs, minlength=bins).astype(np.int64)[:bins],
-        np.bincount(index, weights=est, minlength=bins).astype(np.int64)[:bins],
-    )
+    points = _points_query(wheel_id, edges)
+
+    def parse(rowsets: list[Rows]) -> BinTotals:
+        times, revs, est = points.parse(rowsets)
+        index = np.searchsorted(edges, times, side="right") - 1
+        return BinTotals(
+            edges,
+            np.bincount(index, weights=revs, minlength=bins).astype(np.int64)[:bins],
+            np.bincount(index, weights=est, minlength=bins).astype(np.int64)[:bins],
+        )
+
+    return Query(points.statements, parse)
+
+
+async def binned_totals(
+    db: Database, wheel_id: int, boundaries: Sequence[float] | np.ndarray
+) -> BinTotals:
+    (totals,) = await db.read(binned_totals_query(wheel_id, boundaries))
+    return totals
 
 
 async def hour_series(db: Database, wheel_id: int, start: float, end: float) -> HourSeries:
     """Revolutions per UTC hour overlapping ``[start, end)``, only hours with revolutions; O(hours)."""
     if end <= start:
         return HourSeries(start, end)
-    times, revs, est = await _points(db, wheel_id, np.asarray([start, end], dtype=np.float64))
+    (points,) = await db.read(_points_query(wheel_id, np.asarray([start, end], dtype=np.float64)))
+    times, revs, est = points
     if times.size == 0:
         return HourSeries(start, end)
     hours = times // HOUR * HOUR
@@ -287,6 +345,26 @@ async def hour_series(db: Database, wheel_id: int, start: float, end: float) -> 
     return HourSeries(start, end, unique[nonzero], summed[nonzero], summed_est[nonzero])
 
 
+def events_between_query(
+    wheel_id: int, start: float, end: float, kinds: Sequence[str] | None = None
+) -> Query[list[SensorEvent]]:
+    """Sensor events with ``start <= at < end``, oldest first; all kinds unless ``kinds`` is given."""
+    sql = "SELECT at, kind, value, detail FROM sensor_events WHERE wheel_id = ? AND at >= ? AND at < ?"
+    params: list = [wheel_id, start, end]
+    if kinds is not None:
+        if not kinds:
+            return Query((), lambda _: [])
+        sql += f" AND kind IN ({', '.join('?' for _ in kinds)})"
+        params.extend(kinds)
+
+    def parse(rowsets: list[Rows]) -> list[SensorEvent]:
+        return [
+            SensorEvent(float(at), kind, value, detail) for at, kind, value, detail in rowsets[0]
+        ]
+
+    return Query(((sql + " ORDER BY at, id", params),), parse)
+
+
 async def events_between(
     db: Database,
     wheel_id: int,
@@ -294,43 +372,52 @@ async def events_between(
     end: float,
     kinds: Sequence[str] | None = None,
 ) -> list[SensorEvent]:
-    """Sensor events with ``start <= at < end``, oldest first; all kinds unless ``kinds`` is given."""
-    sql = "SELECT at, kind, value, detail FROM sensor_events WHERE wheel_id = ? AND at >= ? AND at < ?"
-    params: list = [wheel_id, start, end]
-    if kinds is not None:
-        if not kinds:
-            return []
-        sql += f" AND kind IN ({', '.join('?' for _ in kinds)})"
-        params.extend(kinds)
-    rows = await db.fetchall(sql + " ORDER BY at, id", params)
-    return [SensorEvent(float(at), kind, value, detail) for at, kind, value, detail in rows]
+    (events,) = await db.read(events_between_query(wheel_id, start, end, kinds))
+    return events
+
+
+def _scalar(rowsets: list[Rows]) -> Any:
+    rows = rowsets[0]
+    return rows[0][0] if rows else None
+
+
+def first_activity_query(wheel_id: int) -> Query[int | None]:
+    """Start of the oldest hour with revolutions (from the rollup)."""
+    sql = "SELECT MIN(hour) FROM wheel_hours WHERE wheel_id = ? AND hour >= ? AND hour < ?"
+    return Query(((sql, (wheel_id, READ_FROM, READ_UNTIL)),), _scalar)
 
 
 async def first_activity(db: Database, wheel_id: int) -> int | None:
-    """Start of the oldest hour with revolutions (from the rollup)."""
-    return await db.scalar(
-        "SELECT MIN(hour) FROM wheel_hours WHERE wheel_id = ? AND hour >= ? AND hour < ?",
-        (wheel_id, READ_FROM, READ_UNTIL),
-    )
+    (first,) = await db.read(first_activity_query(wheel_id))
+    return first
 
 
-async def active_minutes(db: Database, wheel_id: int, start: float, end: float) -> MinuteSeries:
+def active_minutes_query(wheel_id: int, start: float, end: float) -> Query[MinuteSeries]:
     """Minutes with measured (not estimated) revolutions in ``[start, end)``: the input of records.
 
     Rows exist only for minutes the wheel turned, so a year of a busy hamster is tens of thousands of rows.
     """
-    rows = await db.fetchall(
+    return _minutes_query(
         "SELECT minute, revolutions, estimated FROM wheel_minutes "
         "WHERE wheel_id = ? AND minute >= ? AND minute < ? AND revolutions > estimated "
         "ORDER BY minute",
-        (wheel_id, start, end),
+        wheel_id,
+        start,
+        end,
     )
-    minutes, revolutions, estimated = _columns(rows)
-    return MinuteSeries(start, end, minutes, revolutions, estimated)
+
+
+async def active_minutes(db: Database, wheel_id: int, start: float, end: float) -> MinuteSeries:
+    (series,) = await db.read(active_minutes_query(wheel_id, start, end))
+    return series
+
+
+def first_run_at_query(chat_id: int) -> Query[float | None]:
+    """When the oldest live run of this chat was run."""
+    sql = "SELECT MIN(ran_at) FROM runs WHERE chat_id = ? AND deleted_at IS NULL"
+    return Query(((sql, (chat_id,)),), _scalar)
 
 
 async def first_run_at(db: Database, chat_id: int) -> float | None:
-    """When the oldest live run of this chat was run."""
-    return await db.scalar(
-        "SELECT MIN(ran_at) FROM runs WHERE chat_id = ? AND deleted_at IS NULL", (chat_id,)
-    )
+    (first,) = await db.read(first_run_at_query(chat_id))
+    return first

@@ -126,3 +126,26 @@ async def test_read_functions_return_values_for_the_web(config: Config) -> None:
         assert re.search(r"Ursula", (await core.dispatch(make_ctx(now), "race", "")).text)
     finally:
         await runtime.close()
+
+
+async def test_a_race_is_two_trips_and_a_morning_report_one(config: Config) -> None:
+    from bot.core.summary import compose_report
+    from storage import chats as chat_store
+
+    runtime = await app.open_runtime(config)
+    try:
+        core, db = runtime.core, runtime.db
+        now = datetime.fromtimestamp(EVENING, UTC)
+        await core.dispatch(make_ctx(now, user="ann"), "logrun", "5 km")
+        chat = await chat_store.get_chat(db, "console", "group-1")
+        assert chat is not None
+        for period in ("week", "all", "today", "last month"):
+            before = db.reads
+            reply = await core.dispatch(make_ctx(now, user="bob"), "race", period)
+            assert "Ursula" in reply.text
+            assert db.reads - before == 2  # the chat's settings, then everything else together
+        before = db.reads
+        report = await compose_report(core, chat, date(2026, 11, 26), chart=False)
+        assert "Ann" in report.text and db.reads - before == 1
+    finally:
+        await runtime.close()

@@ -12,23 +12,34 @@ Every face calls these and renders the values its own way (chat text, the web pa
 * ``rank(entries)``: the one ranking rule (pure).
 
 Reads never write and never flush: a live figure is the stored rows plus what the wheel pipeline holds in
-memory (``WheelStore.buffered``), both taken inside ``Database.settled()`` so no flush is half done between
-them. Each read asks its queries together (``asyncio.gather``): aiosqlite's thread runs them back to back,
-one wait for the database instead of one per query (benchmarks/query.py).
+memory (``bot.core.live``), both taken inside ``Database.settled()`` so no flush is half done between them.
+Each read is one trip to the database thread (``Database.read`` of all its queries): a /race is the chat's
+settings, then one trip; the morning report is one trip (benchmarks/query.py).
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import date, datetime, time, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from bot.config import Config, HamsterConfig
 from bot.core import stats as wheel_stats
+from bot.core.live import (  # noqa: F401  (Hamster and the live queries: re-exported)
+    Hamster,
+    live_active_minutes_query,
+    live_bins,
+    live_bins_query,
+    live_minutes,
+    live_minutes_query,
+    live_total,
+    live_total_query,
+    night_edges,
+    night_metres_query,
+)
 from bot.core.model import (
     NO_SENSOR,
     ChatSettings,
@@ -42,34 +53,17 @@ from bot.core.model import (
     Stats,
     night_average,
 )
-from bot.core.periods import Period, last_night, night_bounds, parse_period
+from bot.core.periods import Period, last_night, parse_period
 from storage import queries
 from storage import runs as run_store
 from storage.chats import Chat
-from storage.db import Database
+from storage.db import Query, Rows
 from storage.runs import Run
-from storage.wheel import WheelStore
 
 if TYPE_CHECKING:
     from bot.core.commands import BotCore
 
 AVERAGE_NIGHTS = 7
-
-
-@dataclass(frozen=True, slots=True)
-class Hamster:
-    """A configured hamster, its wheel's id, and the store whose buffer holds its unwritten minutes."""
-
-    config: HamsterConfig
-    wheel_id: int
-    live: WheelStore | None = None
-
-    @property
-    def name(self) -> str:
-        return self.config.name
-
-    def metres(self, revolutions: int) -> float:
-        return revolutions * self.config.circumference_m
 
 
 def home_of(config: Config, hamster: HamsterConfig) -> str | None:
@@ -94,83 +88,6 @@ def chat_settings(config: Config, chat: Chat | None) -> ChatSettings:
     return ChatSettings(timezone, units, summary_time, enabled)
 
 
-# --- live figures: stored rows + the pipeline's buffer (call inside db.settled()) ----------------
-
-
-async def live_total(db: Database, hamster: Hamster, start: float, end: float) -> int:
-    """Revolutions with ``start <= minute < end``, written or not."""
-    stored = await queries.wheel_total(db, hamster.wheel_id, start, end)
-    buffered = hamster.live.buffered(start, end) if hamster.live else 0
-    return stored.revolutions + buffered
-
-
-async def live_bins(
-    db: Database, hamster: Hamster, edges: Sequence[float] | np.ndarray
-) -> queries.BinTotals:
-    """Revolutions between consecutive ``edges``, written or not."""
-    totals = await queries.binned_totals(db, hamster.wheel_id, edges)
-    if hamster.live is None or totals.revolutions.size == 0:
-        return totals
-    extra = hamster.live.buffered_minutes(float(totals.boundaries[0]), float(totals.boundaries[-1]))
-    if not extra:
-        return totals
-    minutes = np.array([m for m, _, _ in extra], dtype=np.float64)
-    index = np.searchsorted(totals.boundaries, minutes, side="right") - 1
-    revolutions, estimated = totals.revolutions.copy(), totals.estimated.copy()
-    np.add.at(revolutions, index, [r for _, r, _ in extra])
-    np.add.at(estimated, index, [e for _, _, e in extra])
-    return queries.BinTotals(totals.boundaries, revolutions, estimated)
-
-
-def _with_buffer(series: queries.MinuteSeries, hamster: Hamster, measured_only: bool = False):
-    if hamster.live is None:
-        return series
-    extra = hamster.live.buffered_minutes(series.start, series.end)
-    if measured_only:
-        extra = [row for row in extra if row[1] > row[2]]
-    if not extra:
-        return series
-    minutes = np.concatenate((series.minutes, np.array([m for m, _, _ in extra], np.int64)))
-    revolutions = np.concatenate((series.revolutions, np.array([r for _, r, _ in extra], np.int64)))
-    estimated = np.concatenate((series.estimated, np.array([e for _, _, e in extra], np.int64)))
-    unique, index = np.unique(minutes, return_inverse=True)
-    return queries.MinuteSeries(
-        series.start,
-        series.end,
-        unique,
-        np.bincount(index, weights=revolutions).astype(np.int64),
-        np.bincount(index, weights=estimated).astype(np.int64),
-    )
-
-
-async def live_minutes(
-    db: Database, hamster: Hamster, start: float, end: float
-) -> queries.MinuteSeries:
-    """Every minute bucket in ``[start, end)``, written or not."""
-    return _with_buffer(await queries.minute_series(db, hamster.wheel_id, start, end), hamster)
-
-
-async def live_active_minutes(
-    db: Database, hamster: Hamster, start: float, end: float
-) -> queries.MinuteSeries:
-    series = await queries.active_minutes(db, hamster.wheel_id, start, end)
-    return _with_buffer(series, hamster, measured_only=True)
-
-
-def night_edges(settings: ChatSettings, last_morning: date, count: int) -> list[float]:
-    """The summary times bounding ``count`` nights, the last ending on ``last_morning``."""
-    mornings = [last_morning - timedelta(days=n) for n in range(count, -1, -1)]
-    return [night_bounds(m, settings.summary_time, settings.tz)[1].timestamp() for m in mornings]
-
-
-async def night_metres(
-    db: Database, hamster: Hamster, settings: ChatSettings, last_morning: date, count: int
-) -> list[float]:
-    """Distance of each of ``count`` nights, oldest first, the last ending on ``last_morning``."""
-    bins = await live_bins(db, hamster, night_edges(settings, last_morning, count))
-    return [hamster.metres(int(r)) for r in bins.revolutions]
-
-
 # --- the read API ---------------------------------------------------------------------------------
 
 
@@ -183,21 +100,19 @@ async def hamsters_now(
     night = last_night(local_now, settings.summary_time)
     start, end = tonight.start.timestamp(), now.timestamp() + 1
     hamsters = core.in_scope(scope)
-    db = core.db
-    async with db.settled():
-        rows = await asyncio.gather(
-            *(
-                asyncio.gather(
-                    live_total(db, h, start, end),
-                    night_metres(db, h, settings, night.end.date(), AVERAGE_NIGHTS),
-                    live_total(db, h, 0, end),
-                    queries.latest_event(db, h.wheel_id, ("battery",)),
-                )
-                for h in hamsters
-            )
-        )
+    asked: list[Query[Any]] = []
+    for h in hamsters:
+        asked += [
+            live_total_query(h, start, end),
+            night_metres_query(h, settings, night.end.date(), AVERAGE_NIGHTS),
+            live_total_query(h, 0, end),
+            queries.latest_event_query(h.wheel_id, ("battery",)),
+        ]
+    async with core.db.settled():
+        values = await core.db.read(*asked)
     result = []
-    for hamster, (tonight_revs, nightly, all_revs, battery_row) in zip(hamsters, rows, strict=True):
+    for index, hamster in enumerate(hamsters):
+        tonight_revs, nightly, all_revs, battery_row = values[4 * index : 4 * index + 4]
         status = core.status(hamster.name) or NO_SENSOR
         if status.battery is None and battery_row is not None and battery_row[2] is not None:
             status = replace(status, battery=int(battery_row[2]))
@@ -224,7 +139,7 @@ async def nights(
     if hamster is None:
         return []
     async with core.db.settled():
-        metres = await night_metres(core.db, hamster, settings, last_morning, count)
+        (metres,) = await core.db.read(night_metres_query(hamster, settings, last_morning, count))
     first = last_morning - timedelta(days=count - 1)
     return [NightDistance(first + timedelta(days=i), m) for i, m in enumerate(metres)]
 
@@ -246,9 +161,8 @@ def rank(entries: Sequence[StandingsEntry]) -> tuple[StandingsEntry, ...]:
     return tuple(ranked)
 
 
-async def standings(
-    core: BotCore,
-    scope: Scope,
+def standings_query(
+    hamsters: Sequence[Hamster],
     chat: Chat | None,
     period: Period,
     now: datetime,
@@ -256,25 +170,38 @@ async def standings(
     *,
     with_average: bool = True,
     until: float | None = None,
-) -> Standings:
-    """The hamsters in ``scope`` and ``chat``'s runners over ``period``, up to ``now`` (inclusive) or
-    ``until`` (exclusive) when given."""
+) -> Query[Standings]:
+    """``standings`` as one live query, to be read with others (the morning report)."""
     until = now.timestamp() + 1 if until is None else until
     start, end = period.start.timestamp(), min(period.end.timestamp(), until)
-    hamsters = core.in_scope(scope)
-    db = core.db
     morning = last_night(now.astimezone(settings.tz), settings.summary_time).end.date()
-    async with db.settled():
-        totals, people, averages = await asyncio.gather(
-            asyncio.gather(*(live_total(db, h, start, end) for h in hamsters)),
-            queries.person_totals(db, chat.id, start, end) if chat else _nobody(),
-            asyncio.gather(
-                *(
-                    night_metres(db, h, settings, morning, AVERAGE_NIGHTS)
-                    for h in (hamsters if with_average else [])
-                )
-            ),
-        )
+    parts: list[Query[Any]] = [live_total_query(h, start, end) for h in hamsters]
+    if chat is not None:
+        parts.append(queries.person_totals_query(chat.id, start, end))
+    if with_average:
+        parts += [night_metres_query(h, settings, morning, AVERAGE_NIGHTS) for h in hamsters]
+    sizes = [len(part.statements) for part in parts]
+
+    def parse(rowsets: list[Rows]) -> Standings:
+        values = []
+        for part, size in zip(parts, sizes, strict=True):
+            values.append(part.parse(rowsets[:size]))
+            rowsets = rowsets[size:]
+        totals = values[: len(hamsters)]
+        people: list[queries.PersonTotal] = values[len(hamsters)] if chat is not None else []
+        averages = values[len(hamsters) + (chat is not None) :]
+        return _standings(hamsters, totals, people, averages, period)
+
+    return Query(tuple(s for part in parts for s in part.statements), parse)
+
+
+def _standings(
+    hamsters: Sequence[Hamster],
+    totals: Sequence[int],
+    people: Sequence[queries.PersonTotal],
+    averages: Sequence[list[float]],
+    period: Period,
+) -> Standings:
     entries = [
         StandingsEntry(0, h.name, "hamster", h.metres(revs), None, key=h.wheel_id)
         for h, revs in zip(hamsters, totals, strict=True)
@@ -294,10 +221,31 @@ async def standings(
     ranked = rank(entries)
     leader = next((e for e in ranked if e.kind == "hamster"), None)
     average = None
-    if leader is not None and with_average:
+    if leader is not None and averages:
         index = next(i for i, h in enumerate(hamsters) if h.wheel_id == leader.key)
         average = night_average(averages[index])
     return Standings(period.label, period.start, period.end, ranked, period.key, average)
+
+
+async def standings(
+    core: BotCore,
+    scope: Scope,
+    chat: Chat | None,
+    period: Period,
+    now: datetime,
+    settings: ChatSettings,
+    *,
+    with_average: bool = True,
+    until: float | None = None,
+) -> Standings:
+    """The hamsters in ``scope`` and ``chat``'s runners over ``period``, up to ``now`` (inclusive) or
+    ``until`` (exclusive) when given; with the leading hamster's 7-night average unless not wanted."""
+    query = standings_query(
+        core.in_scope(scope), chat, period, now, settings, with_average=with_average, until=until
+    )
+    async with core.db.settled():
+        (board,) = await core.db.read(query)
+    return board
 
 
 async def league(core: BotCore, period: Period, now: datetime, settings: ChatSettings) -> League:
@@ -320,10 +268,6 @@ async def league(core: BotCore, period: Period, now: datetime, settings: ChatSet
     return League(board.period_label, board.start, board.end, tuple(entries), board.period_key)
 
 
-async def _nobody() -> list[queries.PersonTotal]:
-    return []
-
-
 async def hamster_stats(
     core: BotCore, scope: Scope, now: datetime, settings: ChatSettings
 ) -> list[Stats]:
@@ -338,12 +282,12 @@ async def hamster_stats(
     for hamster in core.in_scope(scope):
         circumference = hamster.config.circumference_m
         async with db.settled():
-            last, total, so_far, first, nightly = await asyncio.gather(
-                live_minutes(db, hamster, start, end),
-                live_total(db, hamster, 0, at + 1),
-                live_total(db, hamster, tonight.start.timestamp(), at + 1),
-                queries.first_activity(db, hamster.wheel_id),
-                night_metres(db, hamster, settings, night.end.date(), AVERAGE_NIGHTS),
+            last, total, so_far, first, nightly = await db.read(
+                live_minutes_query(hamster, start, end),
+                live_total_query(hamster, 0, at + 1),
+                live_total_query(hamster, tonight.start.timestamp(), at + 1),
+                queries.first_activity_query(hamster.wheel_id),
+                night_metres_query(hamster, settings, night.end.date(), AVERAGE_NIGHTS),
             )
             edges = wheel_stats.night_boundaries(
                 at if first is None else first, at, settings.summary_time, tz
@@ -379,10 +323,10 @@ async def _minute_bests(
         bests = None
     start = 0.0 if bests is None else bests.through
     if start < settled:
-        older = await live_active_minutes(core.db, hamster, start, settled)
+        (older,) = await core.db.read(live_active_minutes_query(hamster, start, settled))
         bests = wheel_stats.fold_minutes(bests, older)
         core.minute_bests[hamster.wheel_id] = bests
-    recent = await live_active_minutes(core.db, hamster, settled, end)
+    (recent,) = await core.db.read(live_active_minutes_query(hamster, settled, end))
     return wheel_stats.fold_minutes(bests, recent)
 
 
@@ -390,20 +334,15 @@ async def first_activity(
     core: BotCore, hamsters: Sequence[Hamster], chat: Chat | None
 ) -> list[float]:
     """When each hamster first ran and the chat's first run, those known: where "all time" begins."""
-    db = core.db
-    firsts = await asyncio.gather(
-        *(queries.first_activity(db, h.wheel_id) for h in hamsters),
-        queries.first_run_at(db, chat.id) if chat else _none(),
-    )
-    known = [float(f) for f in firsts if f is not None]
-    for hamster in hamsters:
-        buffered = hamster.live.buffered_minutes(0, float("inf")) if hamster.live else []
-        known += [float(buffered[0][0])] if buffered else []
-    return known
-
-
-async def _none() -> None:
-    return None
+    asked: list[Query[Any]] = [queries.first_activity_query(h.wheel_id) for h in hamsters]
+    if chat is not None:
+        asked.append(queries.first_run_at_query(chat.id))
+    async with core.db.settled():
+        firsts = await core.db.read(*asked)
+        for hamster in hamsters:
+            buffered = hamster.live.buffered_minutes(0, float("inf")) if hamster.live else []
+            firsts += [buffered[0][0]] if buffered else []
+    return [float(f) for f in firsts if f is not None]
 
 
 async def race_tracks(
@@ -413,13 +352,7 @@ async def race_tracks(
     db = core.db
     start, end = float(edges[0]), float(edges[-1])
     async with db.settled():
-        bins, runs = await asyncio.gather(
-            asyncio.gather(*(live_bins(db, h, edges) for h in hamsters)),
-            run_store.runs_between(db, start, end, chat.id) if chat else _no_runs(),
-        )
+        bins = await db.read(*(live_bins_query(h, edges) for h in hamsters))
+    runs = await run_store.runs_between(db, start, end, chat.id) if chat else []
     tracks = [b.revolutions * h.config.circumference_m for h, b in zip(hamsters, bins, strict=True)]
-    return tracks, list(runs)
-
-
-async def _no_runs() -> list[Run]:
-    return []
+    return tracks, runs

@@ -11,13 +11,12 @@ distance credited across a gap in readings is estimated; a sensor battery under 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from bot.core import parsing, reads
@@ -28,6 +27,7 @@ from bot.core.model import (
     NightReport,
     Scope,
     SensorHealth,
+    Standings,
     night_average,
 )
 from bot.core.parsing import Units, format_distance, format_speed
@@ -37,6 +37,7 @@ from bot.core.registry import Reply, fit_text
 from bot.core.stats import night_stats
 from storage import queries
 from storage.chats import Chat
+from storage.db import Query, Rows
 from storage.queries import PersonTotal
 from storage.wheel import SensorEvent
 
@@ -278,28 +279,36 @@ def render_report(report: Report, tz: ZoneInfo) -> str:
 # --- I/O: gathering from the store -----------------------------------------------------------------
 
 
-async def _hamster_night(
-    core: BotCore, hamster: Hamster, night: Night, settings: ChatSettings
-) -> HamsterNight:
-    """Inside ``db.settled()``: the night's minutes, the nights before it and the link's events."""
-    tz = settings.tz
-    db = core.db
+def _hamster_night_query(
+    hamster: Hamster, night: Night, settings: ChatSettings
+) -> Query[HamsterNight]:
+    """The night's minutes, the nights before it and the link's events, as one live query."""
     start, end = night.start.timestamp(), night.end.timestamp()
     lookback = start - LOOKBACK.total_seconds()
-    series, nightly, recent = await asyncio.gather(
-        reads.live_minutes(db, hamster, start, end),
+    parts: tuple[Query[Any], ...] = (
+        reads.live_minutes_query(hamster, start, end),
         # The nights before this one, on the same summary-time boundaries (23 or 25 h across DST).
-        reads.night_metres(db, hamster, settings, night.day - timedelta(days=1), AVERAGE_NIGHTS),
-        queries.events_between(db, hamster.wheel_id, lookback, end + 1, (*LINK_KINDS, "battery")),
+        reads.night_metres_query(hamster, settings, night.day - timedelta(days=1), AVERAGE_NIGHTS),
+        queries.events_between_query(hamster.wheel_id, lookback, end + 1, (*LINK_KINDS, "battery")),
     )
-    stats = night_stats(series, hamster.config.circumference_m, tz)
-    previous = nightly[-1] if nightly and nightly[-1] > 0 else None
-    earlier = [e for e in recent if e.at < start and e.kind in LINK_KINDS]
-    events = [e for e in recent if start <= e.at < end and e.kind in LINK_KINDS]
-    batteries = [e for e in recent if e.kind == "battery"]
-    battery = next((e.value for e in reversed(batteries) if e.value is not None), None)
-    health = sensor_health(earlier[-1].kind if earlier else None, events, battery, start, end)
-    return HamsterNight(hamster.name, stats, previous, night_average(nightly), health)
+    sizes = [len(part.statements) for part in parts]
+
+    def parse(rowsets: list[Rows]) -> HamsterNight:
+        values = []
+        for part, size in zip(parts, sizes, strict=True):
+            values.append(part.parse(rowsets[:size]))
+            rowsets = rowsets[size:]
+        series, nightly, recent = values
+        stats = night_stats(series, hamster.config.circumference_m, settings.tz)
+        previous = nightly[-1] if nightly and nightly[-1] > 0 else None
+        earlier = [e for e in recent if e.at < start and e.kind in LINK_KINDS]
+        events = [e for e in recent if start <= e.at < end and e.kind in LINK_KINDS]
+        batteries = [e for e in recent if e.kind == "battery"]
+        battery = next((e.value for e in reversed(batteries) if e.value is not None), None)
+        health = sensor_health(earlier[-1].kind if earlier else None, events, battery, start, end)
+        return HamsterNight(hamster.name, stats, previous, night_average(nightly), health)
+
+    return Query(tuple(s for part in parts for s in part.statements), parse)
 
 
 def _race_period(night: Night) -> parsing.Period:
@@ -313,31 +322,34 @@ async def gather_report(
 ) -> tuple[NightReport, ChatSettings]:
     """Everything the report says about ``day``'s morning for ``chat`` (None: config defaults, no people).
 
-    Reads only: the night's last minutes may still be in the pipeline's buffer, and count all the same.
+    One trip to the database: every query is read together. Reads only: the night's last minutes may
+    still be in the pipeline's buffer, and count all the same.
     """
     settings = reads.chat_settings(core.config, chat)
     night = report_night(day, settings.summary_time, settings.tz)
-    scope = scope or core.scope_for(chat)
-    db = core.db
-    async with db.settled():
-        nights = await asyncio.gather(
-            *(_hamster_night(core, h, night, settings) for h in core.in_scope(scope))
+    hamsters = core.in_scope(scope or core.scope_for(chat))
+    start, end = night.start.timestamp(), night.end.timestamp()
+    asked: list[Query[Any]] = [_hamster_night_query(h, night, settings) for h in hamsters]
+    period = _race_period(night)
+    if chat is not None:
+        asked.append(queries.person_totals_query(chat.id, start, end))
+        asked.append(
+            reads.standings_query(
+                hamsters, chat, period, night.end, settings, with_average=False, until=end
+            )
         )
-        runners = None
-        start, end = night.start.timestamp(), night.end.timestamp()
-        if chat is not None:
-            runners = tuple(await queries.person_totals(db, chat.id, start, end))
-    race = None
+    async with core.db.settled():
+        values = await core.db.read(*asked)
+    nights = tuple(values[: len(hamsters)])
+    runners = race = None
     label = ""
     if chat is not None:
-        period = _race_period(night)
+        runners = tuple(values[len(hamsters)])
+        board: Standings = values[len(hamsters) + 1]
         label = "last week, final" if period.key == "last-week" else "this week so far"
-        board = await reads.standings(
-            core, scope, chat, period, night.end, settings, with_average=False, until=end
-        )
         if any(e.kind == "person" for e in board.entries):
             race = replace(board, period_label=label)
-    report = NightReport(night, settings.units, tuple(nights), runners, race, label, late)
+    report = NightReport(night, settings.units, nights, runners, race, label, late)
     return report, settings
 
 
