@@ -153,6 +153,8 @@ def to_json(results: Results) -> dict:
         out["writes"] = {
             "commits_per_hour_running": round(w.commits_per_hour_running, 2),
             "commits_per_hour_idle": round(w.commits_per_hour_idle, 2),
+            "durable_commit_ms": round(w.durable_commit_ms, 3),
+            "normal_commit_ms": round(w.normal_commit_ms, 3),
         }
     if results.web:
         b = results.web
@@ -260,6 +262,8 @@ def table(results: Results, seconds: float) -> str:
             f"   budget 0: {_verdict(w.commits_per_hour_idle == 0)}",
             f"  startup hour         {w.startup_commits:>14} commits (connected + baseline)",
             f"  credited             {w.credited:>14,} = truth {w.truth:,}",
+            f"  durable commit       {w.durable_commit_ms:>14.2f} ms median (a run, a setting: WAL fsynced)",
+            f"  normal commit        {w.normal_commit_ms:>14.2f} ms median (a wheel flush: synced at checkpoints)",
             "",
         ]
     if results.web:

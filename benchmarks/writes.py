@@ -8,6 +8,8 @@ and at once when the pipeline asks (a new baseline). Each commit is charged to t
 from __future__ import annotations
 
 import math
+import statistics
+import time
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -39,6 +41,8 @@ class WritesResult:
     idle_commits: int
     credited: int
     truth: int
+    durable_commit_ms: float = 0.0  # median: a run or a setting (synchronous = FULL, WAL fsynced)
+    normal_commit_ms: float = 0.0  # median: a wheel flush (synchronous = NORMAL)
 
     @property
     def commits_per_hour_running(self) -> float:
@@ -120,7 +124,10 @@ async def run(workdir: Path, *, days: int, flush_seconds: float = 60.0) -> Write
     charged: Counter[str] = Counter()
     for hour, n in commit_hours.items():
         charged[kinds.get(hour, "tail")] += n
+    durable_ms, normal_ms = await commit_costs(workdir / "commits.db")
     return WritesResult(
+        durable_commit_ms=durable_ms,
+        normal_commit_ms=normal_ms,
         days=days,
         notifications=count,
         commits=commits,
@@ -133,3 +140,20 @@ async def run(workdir: Path, *, days: int, flush_seconds: float = 60.0) -> Write
         credited=pipeline.credited,
         truth=truth,
     )
+
+
+async def commit_costs(path: Path, rounds: int = 100) -> tuple[float, float]:
+    """Median wall ms of one small commit made durable (the default: a run, a setting) and of one
+    that is not (a wheel flush), interleaved so both meet the same disk and the same neighbours."""
+    durable: list[float] = []
+    normal: list[float] = []
+    async with await Database.open(path) as db:
+        for index in range(rounds * 2):
+            is_durable = index % 2 == 0
+            started = time.perf_counter()
+            async with db.transaction(durable=is_durable) as conn:
+                await conn.execute(
+                    "INSERT INTO wheels (name, created_at) VALUES (?, ?)", (f"w{index}", 0)
+                )
+            (durable if is_durable else normal).append((time.perf_counter() - started) * 1000)
+    return statistics.median(durable), statistics.median(normal)

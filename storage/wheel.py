@@ -258,7 +258,9 @@ class WheelStore:
                 bucket[0] += revolutions
                 bucket[1] += estimated
         wheel = self.wheel_id
-        async with self._db.transaction() as conn:
+        # Not durable: a flush lost to a power cut is credited again by the next reading, and
+        # an fsync per flush would be most of a replay's time.
+        async with self._db.transaction(durable=False) as conn:
             # The write lock is ours: the next commit is this transaction's.
             self._landed_at_commit = self._db.commits + 1
             # Queued together: aiosqlite runs them in order on its thread, back to back, instead of

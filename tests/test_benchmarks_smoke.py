@@ -58,6 +58,8 @@ async def test_every_figure_at_a_trivial_size(tmp_path: Path) -> None:
                 results.writes.commits_per_hour_running, abs=0.01
             ),
             "commits_per_hour_idle": 0.0,
+            "durable_commit_ms": pytest.approx(results.writes.durable_commit_ms, abs=0.001),
+            "normal_commit_ms": pytest.approx(results.writes.normal_commit_ms, abs=0.001),
         },
         "web": {
             "clients": 5,
