@@ -15,7 +15,7 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
@@ -50,6 +50,7 @@ from bot.core.parsing import UserError
 from bot.core.registry import Upload
 from bot.core.run_files import looks_like_activity_file
 from bot.frontends import FrontendOff
+from bot.frontends.lanes import ChatLanes
 from bot.frontends.redact import TokenRedactor, install_redactor  # noqa: F401 (re-exported)
 from storage.chats import Chat
 
@@ -163,6 +164,7 @@ class TelegramFrontend:
         self.ready = asyncio.Event()
         self._admins: dict[tuple[int, int], _AdminEntry] = {}
         self._requests: tuple[HTTPXRequest, ...] = ()
+        self._lanes = ChatLanes()
 
     def build(self) -> Application:
         builder = Application.builder().token(self.config.token or "")
@@ -213,6 +215,7 @@ class TelegramFrontend:
             await asyncio.Event().wait()  # until cancelled
         finally:
             self.ready.clear()
+            await self._lanes.close()  # the commands still queued or running
             if self.application is application:
                 self.application = None
             await _shut_down(application)
@@ -268,7 +271,38 @@ class TelegramFrontend:
 
     # --- updates -------------------------------------------------------------------------------
 
+    # Each handler only queues its work in the chat's lane (bot/frontends/lanes.py): one group
+    # waiting out its flood limit then delays that group alone, and a chat's commands keep their order.
+
     async def on_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        self._queue(update, context, self._answer_command)
+
+    async def on_other_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        self._queue(update, context, self._answer_other_command)
+
+    def _queue(
+        self,
+        update: Update,
+        context: ContextTypes.DEFAULT_TYPE,
+        handler: Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]],
+    ) -> None:
+        chat = update.effective_chat
+        self._lanes.submit(
+            chat.id if chat else None, lambda: self._guarded(update, context, handler)
+        )
+
+    async def _guarded(
+        self,
+        update: Update,
+        context: ContextTypes.DEFAULT_TYPE,
+        handler: Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]],
+    ) -> None:
+        try:
+            await handler(update, context)
+        except Exception as err:  # what PTB's error handler did when handlers ran inline
+            await self._apologise(update, context.bot, err)
+
+    async def _answer_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message
         if message is None or not message.text:
             return
@@ -281,7 +315,9 @@ class TelegramFrontend:
         reply = await self.core.dispatch(ctx, match.group("name"), command_args(message.text))
         await self.deliver(context.application, message.chat_id, reply, message.message_id)
 
-    async def on_other_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def _answer_other_command(
+        self, update: Update, context: ContextTypes.DEFAULT_TYPE
+    ) -> None:
         """Commands I don't have. In groups other bots may own them: answer only when addressed."""
         message = update.effective_message
         if message is None or not message.text:
@@ -297,6 +333,9 @@ class TelegramFrontend:
             await self.deliver(context.application, message.chat_id, reply, message.message_id)
 
     async def on_document(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        self._queue(update, context, self._answer_document)
+
+    async def _answer_document(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """A file sent to the bot: an activity file (or any file captioned /logrun) is logged as a run.
         The update carries only the file's id; the bytes come from getFile and the file URL, fetched
         only when the core wants them."""
@@ -329,13 +368,16 @@ class TelegramFrontend:
         await self.deliver(context.application, message.chat_id, reply, message.message_id)
 
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await self._apologise(update, context.bot, context.error)
+
+    async def _apologise(self, update: object, bot: Bot, error: BaseException | None) -> None:
         """Log the real problem; the chat gets a short apology, never internals."""
-        log.error("Telegram: handling an update failed", exc_info=context.error)
+        log.error("Telegram: handling an update failed", exc_info=error)
         if not isinstance(update, Update) or update.effective_message is None:
             return
         message = update.effective_message
         try:
-            await context.bot.send_message(
+            await bot.send_message(
                 message.chat_id,
                 SORRY,
                 reply_parameters=ReplyParameters(
