@@ -277,11 +277,29 @@ class Database:
     async def _configure(self) -> None:
         conn = self._connection
         await conn.execute("PRAGMA busy_timeout = 5000")
-        mode = await (await conn.execute("PRAGMA journal_mode = WAL")).fetchone()
-        if mode and str(mode[0]).lower() != "wal" and str(self.path) != ":memory:":
-            log.warning("SQLite refused WAL mode (got %s); continuing", mode[0])
+        mode = await self._journal_mode_wal()
+        if mode.lower() != "wal" and str(self.path) != ":memory:":
+            log.warning("SQLite refused WAL mode (got %s); continuing", mode or "nothing")
         await conn.execute("PRAGMA synchronous = NORMAL")
         await conn.execute("PRAGMA foreign_keys = ON")
+
+    async def _journal_mode_wal(self, attempts: int = 50) -> str:
+        """``PRAGMA journal_mode = WAL``, tried again while another process creates the same file.
+
+        Switching a new database to WAL needs an exclusive lock; when another connection is just
+        creating it, SQLite answers "database is locked" at once instead of waiting out
+        ``busy_timeout`` (a deadlock it avoids), so two first starts at once could fail.
+        """
+        for attempt in range(1, attempts + 1):
+            try:
+                cursor = await self._connection.execute("PRAGMA journal_mode = WAL")
+                row = await cursor.fetchone()
+                return str(row[0]) if row else ""
+            except sqlite3.OperationalError as err:
+                if "locked" not in str(err) or attempt == attempts:
+                    raise
+                await asyncio.sleep(0.02 * attempt)
+        return ""
 
     async def _migrate(self) -> None:
         """Apply the missing migrations, each in its own ``BEGIN IMMEDIATE`` transaction.
