@@ -182,3 +182,19 @@ async def test_api_league_serves_the_same_ranking(league_core: BotCore) -> None:
         assert set(body["league"][0]) == {"rank", "name", "home", "distance_m", "online"}
         bad = await client.get("/api/league?period=fortnightish")
         assert bad.status == 400 and "error" in await bad.json()
+
+
+async def test_the_morning_report_shows_only_the_chats_own_hamsters(league_core: BotCore) -> None:
+    from datetime import date
+
+    from bot.core.summary import compose_report
+    from storage import chats as chat_store
+
+    core = league_core
+    discord = await chat_store.ensure_chat(core.db, "discord", "5678", NOW.timestamp())
+    other = await chat_store.ensure_chat(core.db, "console", "group-b", NOW.timestamp())
+    morning = date(2026, 11, 25)  # the night the wheels ran in
+    mine = await compose_report(core, discord, morning, chart=False)
+    assert "Bramble" in mine.text and "Pip" not in mine.text and "Ursula" in mine.text
+    theirs = await compose_report(core, other, morning, chart=False)
+    assert "Bramble" not in theirs.text and "Pip" not in theirs.text and "Ursula" in theirs.text

@@ -8,6 +8,7 @@ import logging
 import os
 import signal
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,7 @@ from sensors.mqtt import (
     wheel_topic,
 )
 from storage.spool import Spool
+from tests.conftest import make_ctx
 from tests.mqtt.broker import Mosquitto
 from tests.mqtt.conftest import (
     HOME,
@@ -424,3 +426,27 @@ async def test_mqtts_carries_a_night_over_tls(
         assert await minutes(tmp_path / "bot.db") == reference
     finally:
         await broker.stop()
+
+
+async def test_the_gateway_status_carries_the_battery_to_the_bot(
+    tmp_path: Path, broker: Mosquitto, bots
+) -> None:
+    bot = bots(write_config(tmp_path / "bot.toml", broker))
+    runtime = await bot.start()
+    await wait_until(runtime.mqtt.connected.is_set)
+    config = config_module.load(write_config(tmp_path / "gw.toml", broker, database="gw.db"))
+    with Spool.open(gateway.spool_path(config)) as spool:
+        publisher = gateway.make_publisher(config, spool, config.hamsters[0], backoff=FAST)
+        sink = gateway.SpoolingSink(spool, publisher, "C4:7C:8D:6A:12:34")
+        task = asyncio.create_task(publisher.run())
+        try:
+            await wait_until(lambda: bot.pipeline().status.online is True)
+            sink.link_event("battery", 1.0, 77)  # what the BLE link reports beside the cage
+            await wait_until(lambda: bot.pipeline().status.battery == 77)
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+    # The gateway said goodbye on its way out.
+    await wait_until(lambda: bot.pipeline().status.online is False)
+    reply = await runtime.core.dispatch(make_ctx(datetime.now(UTC)), "hamster", "")
+    assert "battery 77%" in reply.text
