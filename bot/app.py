@@ -30,7 +30,7 @@ from bot.config import (
 from bot.core.commands import BotCore
 from bot.core.model import SensorStatus
 from bot.core.reads import Hamster
-from bot.core.scheduler import Sender, SummaryScheduler
+from bot.core.scheduler import PartSplit, Sender, SummaryScheduler
 from bot.frontends import FrontendOff
 from bot.wheels import WheelPipeline, claimed, flush_all, flush_forever
 from sensors.backoff import backoff_delay
@@ -104,6 +104,8 @@ class Runtime:
     recorder: CaptureWriter | None = None
     tasks: list[asyncio.Task] = field(default_factory=list)
     senders: dict[str, Sender] = field(default_factory=dict)  # platform -> post to a chat
+    # platform -> how its sender splits a report into messages (each recorded as it goes out)
+    report_parts: dict[str, PartSplit] = field(default_factory=dict)
     web: WebServer | None = None
     mqtt: MqttWheelFeed | None = None  # the broker connection, when a hamster is fed from MQTT
 
@@ -379,22 +381,26 @@ def start_frontends(runtime: Runtime, *, sync_global: bool = False) -> dict[str,
     senders: dict[str, Sender] = {}
     if config.telegram.token:
         from bot.frontends.telegram import TelegramFrontend  # lazy: only when configured
+        from bot.frontends.telegram import report_parts as telegram_parts
 
         telegram = TelegramFrontend(runtime.core, config.telegram)
         runtime.tasks.append(
             asyncio.create_task(supervise("Telegram", telegram.run), name="frontend:telegram")
         )
         senders["telegram"] = telegram.send
+        runtime.report_parts["telegram"] = telegram_parts
     else:
         log.info("Telegram is off: no [telegram] token or %s", TELEGRAM_TOKEN_ENV)
     if config.discord.token:
         from bot.frontends.discord import DiscordFrontend  # lazy: only when configured
+        from bot.frontends.discord import report_parts as discord_parts
 
         discord = DiscordFrontend(runtime.core, config.discord, sync_global=sync_global)
         runtime.tasks.append(
             asyncio.create_task(supervise("Discord", discord.run), name="frontend:discord")
         )
         senders["discord"] = discord.send
+        runtime.report_parts["discord"] = discord_parts
         if not config.discord.guild_ids and not sync_global:
             log.warning(
                 "Discord: no [discord] guild_ids, so no slash commands are registered; "
@@ -435,7 +441,7 @@ def start_scheduler(
     """The morning reports for every chat of a platform that has a sender (platform -> send)."""
     if not senders:
         return None
-    scheduler = SummaryScheduler(runtime.core, senders, clock=clock)
+    scheduler = SummaryScheduler(runtime.core, senders, parts=runtime.report_parts, clock=clock)
     runtime.tasks.append(
         asyncio.create_task(supervise("morning reports", scheduler.run), name="scheduler")
     )

@@ -153,11 +153,36 @@ async def set_person_units(db: Database, person_id: int, units: str | None) -> N
         await conn.execute("UPDATE people SET units = ? WHERE id = ?", (units, person_id))
 
 
+WHOLE_REPORT = -1  # the summary_log part that marks the whole report delivered
+
+
 async def summary_sent(db: Database, chat_id: int, night: str) -> bool:
     row = await db.fetchone(
-        "SELECT 1 FROM summary_log WHERE chat_id = ? AND night = ?", (chat_id, night)
+        "SELECT 1 FROM summary_log WHERE chat_id = ? AND night = ? AND part = ?",
+        (chat_id, night, WHOLE_REPORT),
     )
     return row is not None
+
+
+async def summary_parts_sent(db: Database, chat_id: int, night: str) -> set[int]:
+    """The parts (0, 1, ...) of the report for ``night`` that went out already."""
+    rows = await db.fetchall(
+        "SELECT part FROM summary_log WHERE chat_id = ? AND night = ? AND part >= 0",
+        (chat_id, night),
+    )
+    return {int(part) for (part,) in rows}
+
+
+async def record_summary_part(
+    db: Database, chat_id: int, night: str, part: int, sent_at: float, late: bool = False
+) -> None:
+    """Record that part ``part`` of the report for ``night`` went out (the chat API confirmed it)."""
+    async with db.transaction() as conn:
+        await conn.execute(
+            "INSERT INTO summary_log (chat_id, night, part, sent_at, late) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (chat_id, night, part) DO NOTHING",
+            (chat_id, night, part, sent_at, int(late)),
+        )
 
 
 async def record_summary(
@@ -166,9 +191,9 @@ async def record_summary(
     """Record that the report for ``night`` went out; False if it was already recorded."""
     async with db.transaction() as conn:
         cursor = await conn.execute(
-            "INSERT INTO summary_log (chat_id, night, sent_at, late) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (chat_id, night) DO NOTHING",
-            (chat_id, night, sent_at, int(late)),
+            "INSERT INTO summary_log (chat_id, night, part, sent_at, late) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (chat_id, night, part) DO NOTHING",
+            (chat_id, night, WHOLE_REPORT, sent_at, int(late)),
         )
         return cursor.rowcount == 1
 

@@ -143,6 +143,23 @@ MIGRATIONS: tuple[str, ...] = (
         created_at REAL NOT NULL
     );
     """,
+    # The morning report per part (the chart, each text message): a retry after one part failed
+    # sends only the parts that did not go out. Part -1 is the whole report delivered; the rows
+    # of earlier versions were whole reports.
+    """
+    CREATE TABLE summary_log_by_part (
+        chat_id INTEGER NOT NULL REFERENCES chats(id),
+        night TEXT NOT NULL,
+        part INTEGER NOT NULL,
+        sent_at REAL NOT NULL,
+        late INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (chat_id, night, part)
+    );
+    INSERT INTO summary_log_by_part (chat_id, night, part, sent_at, late)
+        SELECT chat_id, night, -1, sent_at, late FROM summary_log;
+    DROP TABLE summary_log;
+    ALTER TABLE summary_log_by_part RENAME TO summary_log;
+    """,
 )
 
 

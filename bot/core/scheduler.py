@@ -19,10 +19,13 @@ down, or a chat just switched its time to earlier) it is posted marked late, but
 after the cut-off, only the on-time window applies. A chat that first uses the bot after its report time, while
 the process was running, starts with the next morning's report instead of a late one.
 
-Crash between sending and recording: **at most one duplicate**. A delivery records the night in the summary log
-only after the platform confirmed the message, so the log means "delivered". A crash in the few milliseconds
-between the chat API's answer and the commit (or a power cut before SQLite's WAL reached the disk) leaves the
-night unrecorded, and the restarted process posts it once more (late, if it is) before the cut-off.
+Crash between sending and recording: **at most one duplicate, per part**. A report a platform posts as several
+messages (Telegram: the chart, then text of up to 4096 characters a message; Discord: 2000) is sent one part at a
+time (``parts``: platform -> the split its sender posts one message each), and each part is recorded in the
+summary log as soon as the platform confirmed it; the whole night is recorded after the last part. A retry after
+a failed part, or a restarted process, sends only the parts not recorded. A crash in the few milliseconds between
+the chat API's answer and the commit leaves that one part unrecorded, and it is posted once more (late, if it
+is) before the cut-off.
 The alternative, recording first, would turn every crash *and every restart during the retry hour* into a
 silently lost report; a repeated morning message is visible and harmless, a missing one is neither.
 
@@ -65,6 +68,14 @@ Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
 Sender = Callable[[Chat, Reply], Awaitable[None]]
 """Posts a reply to a chat of one platform; raises on failure (``DeliveryError`` for specifics)."""
+PartSplit = Callable[[Reply], list[Reply]]
+"""A platform's split of a reply into the parts its sender posts as one message each."""
+
+
+def whole(reply: Reply) -> list[Reply]:
+    """The split of a platform that posts every reply as one message."""
+    return [reply]
+
 
 LATE_AFTER = 15 * 60.0  # seconds after the summary time that still count as on time
 TICK_SECONDS = 30.0
@@ -188,6 +199,7 @@ class SummaryScheduler:
         core: BotCore,
         senders: Mapping[str, Sender],
         *,
+        parts: Mapping[str, PartSplit] | None = None,
         compose: Composer | None = None,
         clock: Clock = _time.time,
         sleep: Sleep = asyncio.sleep,
@@ -197,6 +209,7 @@ class SummaryScheduler:
     ) -> None:
         self.core = core
         self.senders = dict(senders)
+        self.parts = dict(parts or {})
         self._compose = compose or self._compose_report
         self.clock = clock
         self.sleep = sleep
@@ -307,7 +320,9 @@ class SummaryScheduler:
         sender = self.senders[chat.platform]
         first_attempt = self.clock()
         delays = retry_delays(self.policy, self._rng)
+        split = self.parts.get(chat.platform, whole)
         reply: Reply | None = None
+        sent: set[int] | None = None  # parts already out, this process's or an earlier one's
         attempt = 0
         while True:
             attempt += 1
@@ -315,7 +330,9 @@ class SummaryScheduler:
                 # Composed once; a failure to compose is retried like a failure to send.
                 if reply is None:
                     reply = await self._compose(chat, settings, due)
-                await sender(chat, reply)
+                if sent is None:
+                    sent = await chat_store.summary_parts_sent(self.core.db, chat.id, due.night)
+                await self._send_parts(chat, due, sender, split(reply), sent)
                 break
             except asyncio.CancelledError:
                 raise
@@ -366,3 +383,28 @@ class SummaryScheduler:
             "morning report for %s (%s) sent%s", chat.label, due.night, " late" if due.late else ""
         )
         return True
+
+    async def _send_parts(
+        self, chat: Chat, due: Due, sender: Sender, parts: list[Reply], sent: set[int]
+    ) -> None:
+        """Post the parts not yet out, recording each as soon as the platform confirmed it."""
+        key = (chat.id, due.night)
+        for index, part in enumerate(parts):
+            if index in sent:
+                continue
+            await sender(chat, part)
+            sent.add(index)  # not resent by this process, even if recording it fails
+            self._recording.add(key)
+            try:
+                await chat_store.record_summary_part(
+                    self.core.db, chat.id, due.night, index, self.clock(), due.late
+                )
+            except Exception:
+                log.exception(
+                    "morning report for %s (%s): part %d sent but not recorded",
+                    chat.label,
+                    due.night,
+                    index,
+                )
+            finally:
+                self._recording.discard(key)

@@ -190,6 +190,13 @@ class HamsterClient(discord.Client):
         log.info("Discord: logged in as %s, in %s", self.user, guilds)
 
 
+def report_parts(reply: Reply) -> list[Reply]:
+    """``reply`` as the messages ``send`` posts, one ``Reply`` each (the files ride on the first):
+    the scheduler records each part as sent, so a retry posts only those that did not go out."""
+    chunks = split_text(reply.text, MAX_MESSAGE) or [""]
+    return [replace(reply, text=chunks[0])] + [Reply(chunk) for chunk in chunks[1:]]
+
+
 class DiscordFrontend:
     """Runs the Discord client inside the shared loop; ``send`` posts to a channel for the scheduler."""
 

@@ -130,6 +130,18 @@ def reply_plan(reply: Reply) -> tuple[str | None, list[str]]:
     return None, [chunk for chunk in split_text(reply.text, MAX_MESSAGE) if chunk.strip()]
 
 
+def report_parts(reply: Reply) -> list[Reply]:
+    """``reply`` as the messages ``deliver`` posts, one ``Reply`` each (the chart, each text, each
+    file): the scheduler records each part as sent, so a retry posts only those that did not go out."""
+    caption, texts = reply_plan(reply)
+    parts = []
+    if reply.image_png:
+        parts.append(Reply(caption or "", image_png=reply.image_png, image_name=reply.image_name))
+    parts += [Reply(text) for text in texts]
+    parts += [Reply("", attachments=(attachment,)) for attachment in reply.attachments]
+    return parts
+
+
 @dataclass
 class _AdminEntry:
     is_admin: bool
@@ -258,7 +270,7 @@ class TelegramFrontend:
             await bot.send_photo(
                 chat_id,
                 reply.image_png,
-                caption=caption,
+                caption=caption or None,
                 filename=reply.image_name,
                 reply_parameters=quote,
             )

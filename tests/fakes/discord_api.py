@@ -295,6 +295,7 @@ class _Failure:
     retry_after: float
     method: str | None
     remaining: int
+    skip: int = 0  # matching requests to let through first
 
 
 class FakeDiscord:
@@ -439,9 +440,11 @@ class FakeDiscord:
         retry_after: float = 0.01,
         method: str | None = None,
         times: int = 1,
+        after: int = 0,
     ) -> None:
-        """Answer the next ``times`` requests whose path contains route_substring with an error."""
-        self._failures.append(_Failure(route_substring, status, retry_after, method, times))
+        """Answer the next ``times`` requests whose path contains route_substring with an error
+        (after letting ``after`` of them through)."""
+        self._failures.append(_Failure(route_substring, status, retry_after, method, times, after))
 
     async def drop_gateway(self, code: int = 4000, *, forget_sessions: bool = False) -> None:
         """Close every live gateway connection the way a network blip or Discord restart would.
@@ -758,6 +761,9 @@ class FakeDiscord:
     def _take_failure(self, method: str, path: str) -> _Failure | None:
         for failure in self._failures:
             if failure.route_substring in path and failure.method in (None, method):
+                if failure.skip > 0:
+                    failure.skip -= 1
+                    return None
                 failure.remaining -= 1
                 if failure.remaining <= 0:
                     self._failures.remove(failure)
