@@ -622,6 +622,27 @@ async def cmd_scan(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+async def _check_broker(config: Config) -> tuple[bool, str]:
+    """Log in to the ``[mqtt]`` broker once: (ok, one line). Never shows the password."""
+    from aiomqtt import MqttError
+
+    from bot.app import bot_client_id
+    from sensors.mqtt import describe_error, make_client
+
+    settings = config.mqtt
+    client = make_client(settings, client_id=f"{bot_client_id(config)}-doctor", clean_session=True)
+    try:
+        async with asyncio.timeout(config.ble.connect_timeout), client:
+            pass
+    except (MqttError, TimeoutError) as err:
+        if isinstance(err, TimeoutError):
+            return False, f"the broker at {settings.host}:{settings.port} did not answer in time"
+        return False, describe_error(err, settings)[1]
+    who = f" as {settings.username}" if settings.username else ""
+    mqtt_wheels = sum(1 for h in config.hamsters if h.mqtt_source)
+    return True, f"logged in to {settings.host}:{settings.port}{who} ({mqtt_wheels} MQTT wheels)"
+
+
 async def cmd_doctor(args: argparse.Namespace) -> int:
     """One line per check; exit 0 when all pass, 1 otherwise (a bad config is a failed check)."""
     from sensors import ble
@@ -659,7 +680,9 @@ async def cmd_doctor(args: argparse.Namespace) -> int:
     except Exception as err:  # whatever stops a write, the user needs to see it
         damaged = "malformed" in str(err) or "not a database" in str(err)
         line(False, "database", f"{database}: {err}" + (f"; {restore}" if damaged else ""))
-    radio = [h for h in config.hamsters if h.sensor and h.sensor != "simulated"]
+    radio = [
+        h for h in config.hamsters if h.sensor and h.sensor != "simulated" and not h.mqtt_source
+    ]
     if radio:
         try:
             async with asyncio.timeout(config.ble.connect_timeout):
@@ -689,6 +712,9 @@ async def cmd_doctor(args: argparse.Namespace) -> int:
             line(False, "bluetooth", ble.describe_error(err).message)
     else:
         line(True, "bluetooth", "not needed (no Bluetooth sensor configured)")
+    if config.mqtt.url:
+        ok, text = await _check_broker(config)
+        line(ok, "mqtt", text)
     chats = [n for n, c in (("telegram", config.telegram), ("discord", config.discord)) if c.token]
     if chats:
         line(True, "chat", f"token set for {' and '.join(chats)}")

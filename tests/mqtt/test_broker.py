@@ -450,3 +450,20 @@ async def test_the_gateway_status_carries_the_battery_to_the_bot(
     await wait_until(lambda: bot.pipeline().status.online is False)
     reply = await runtime.core.dispatch(make_ctx(datetime.now(UTC)), "hamster", "")
     assert "battery 77%" in reply.text
+
+
+async def test_doctor_logs_in_to_the_broker_or_says_why_not(
+    tmp_path: Path, broker: Mosquitto, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bot.cli import main
+
+    path = write_config(tmp_path / "bot.toml", broker)
+    code = await asyncio.to_thread(main, ["doctor", "--config", str(path)])
+    out = capsys.readouterr().out
+    assert f"ok    mqtt: logged in to 127.0.0.1:{broker.port} (1 MQTT wheels)" in out
+    assert "sensor Ursula" not in out and "bluetooth: not needed" in out
+    assert code == 1  # no chat token in this config: that check fails, and says so
+    await broker.stop()
+    await asyncio.to_thread(main, ["doctor", "--config", str(path)])
+    out = capsys.readouterr().out
+    assert f"FAIL  mqtt: cannot reach the broker at 127.0.0.1:{broker.port}" in out

@@ -255,3 +255,41 @@ def test_the_bot_without_mqtt_never_imports_aiomqtt(tmp_path: Path) -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+@pytest.mark.parametrize(
+    ("config_text", "args", "message"),
+    [
+        ("", [], '[mqtt] url = "mqtt://HOST:PORT" is needed by the gateway'),
+        ('[mqtt]\nurl = "mqtt://127.0.0.1:1"\n', [], '[gateway] home = "NAME" is needed'),
+        (
+            '[mqtt]\nurl = "mqtt://127.0.0.1:1"\n[gateway]\nhome = "h"\n',
+            ["--wheel", "Ursula"],
+            "--wheel goes with --replay FILE",
+        ),
+        (
+            '[mqtt]\nurl = "mqtt://127.0.0.1:1"\n[gateway]\nhome = "h"\n',
+            ["--replay", "night.csv"],
+            "--replay FILE needs --wheel NAME",
+        ),
+        (
+            '[mqtt]\nurl = "mqtt://127.0.0.1:1"\n[gateway]\nhome = "h"\n',
+            ["--replay", "night.csv", "--wheel", "Nobody"],
+            'no hamster called "Nobody"',
+        ),
+    ],
+)
+def test_gateway_usage_errors_are_one_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], config_text: str, args: list, message: str
+) -> None:
+    from bot.cli import main
+
+    path = tmp_path / "gw.toml"
+    path.write_text(
+        f'[bot]\ndatabase = "{tmp_path / "gw.db"}"\n{config_text}\n'
+        '[[hamsters]]\nname = "Ursula"\nwheel_diameter_cm = 20\nsensor = "simulated"\n',
+        encoding="utf-8",
+    )
+    assert main(["gateway", "--config", str(path), *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
