@@ -17,14 +17,13 @@ from datetime import date, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import aiosqlite
-
 from bot.config import HamsterConfig
 from bot.wheels import WheelPipeline, counter_settings
 from sensors.capture import HEADER, CaptureProblem, format_line, open_capture, read_capture
 from sensors.counter import CounterState, RevolutionCounter
 from sensors.csc import encode_csc_measurement, read_counter
 from sensors.simulated import initial_counter, night_window, plan_night, revolutions_between
+from storage import bulk
 from storage.db import Database
 
 log = logging.getLogger(__name__)
@@ -172,13 +171,6 @@ async def replay(
     return pipeline
 
 
-NAIVE_TABLE = (
-    "CREATE TABLE IF NOT EXISTS naive_readings (at REAL NOT NULL, raw INTEGER NOT NULL, "
-    "revolutions INTEGER NOT NULL)"
-)
-NAIVE_INSERT = "INSERT INTO naive_readings (at, raw, revolutions) VALUES (?, ?, ?)"
-
-
 def _counted(capture: Capture, sample: int) -> Iterator[tuple[float, int, int]]:
     """``(at, raw, revolutions credited)`` for the first ``sample`` notifications, decoded and counted."""
     counter = RevolutionCounter(counter_settings(BENCH_HAMSTER), CounterState(None, None, None))
@@ -199,13 +191,11 @@ async def naive_ingest(db: Database, capture: Capture, sample: int) -> tuple[flo
 
     Returns the seconds the notifications took (not the set-up) and how many there were.
     """
-    async with db.transaction() as conn:
-        await conn.execute(NAIVE_TABLE)
+    await bulk.naive_table(db)
     done = 0
     started = time.perf_counter()
     for row in _counted(capture, sample):
-        async with db.transaction() as conn:
-            await conn.execute(NAIVE_INSERT, row)
+        await bulk.naive_insert(db, row)
         done += 1
     return time.perf_counter() - started, done
 
@@ -213,16 +203,11 @@ async def naive_ingest(db: Database, capture: Capture, sample: int) -> tuple[flo
 async def naive_bare_ingest(path: Path, capture: Capture, sample: int) -> tuple[float, int]:
     """The same with bare aiosqlite (``execute`` then ``commit``, an implicit transaction): one
     hand-off to the SQLite thread fewer per notification, and no write lock."""
-    async with aiosqlite.connect(path) as conn:
-        await conn.execute("PRAGMA journal_mode = WAL")
-        await conn.execute("PRAGMA synchronous = NORMAL")
-        await conn.execute(NAIVE_TABLE)
-        await conn.commit()
+    async with bulk.BareReadings.open(path) as bare:
         done = 0
         started = time.perf_counter()
         for row in _counted(capture, sample):
-            await conn.execute(NAIVE_INSERT, row)
-            await conn.commit()
+            await bare.insert(row)
             done += 1
         return time.perf_counter() - started, done
 
@@ -276,9 +261,7 @@ async def run(workdir: Path, *, nights: int, naive_sample: int) -> IngestResult:
         seconds = time.perf_counter() - started - baselines.wall
         cpu_seconds = time.process_time() - cpu_started - baselines.cpu
         commits = db.commits - commits_before
-        stored = await db.scalar("SELECT COALESCE(SUM(revolutions), 0) FROM wheel_minutes")
-        hours = await db.scalar("SELECT COALESCE(SUM(revolutions), 0) FROM wheel_hours")
-        days = await db.scalar("SELECT COALESCE(SUM(revolutions), 0) FROM wheel_days")
+        stored, hours, days = await bulk.stored_sums(db)
     finally:
         await db.close()
         await naive_db.close()

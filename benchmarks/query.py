@@ -1,6 +1,6 @@
 """Query: /race for every period and the morning report on a database holding five years of nights.
 
-The database is built directly with ``executemany`` in large transactions (the pipeline would take hours to write
+The database is built directly with ``executemany`` in large transactions (``storage/bulk.py``) (the pipeline would take hours to write
 five years): 8 hours of minute buckets a night, the hourly and daily rollups summed from exactly those minutes,
 and 20,000 runs by 100 people in 10 chats. The naive baseline answers the same ``/race`` with the hamster's distance summed
 from the minute buckets alone; both must produce the same text.
@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import sqlite3
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -24,7 +23,7 @@ import numpy as np
 from benchmarks.common import p50, p95
 from bot.config import HamsterConfig, defaults
 from bot.core.commands import BotCore, CommandContext
-from storage import queries
+from storage import bulk, queries
 from storage.db import Database
 
 log = logging.getLogger(__name__)
@@ -126,42 +125,25 @@ async def build(path: Path, *, years: float = YEARS, runs: int = RUNS) -> QueryD
     # A few buckets were filled in after a gap, as a flaky link would leave them.
     estimated = np.where(rng.random(minutes.size) < 0.01, revolutions, 0).astype(np.int64)
     now = datetime(2026, 11, 29, 9, 30, tzinfo=ZoneInfo(TIMEZONE))
-    with contextlib.closing(sqlite3.connect(path)) as conn:
-        with conn:
-            conn.execute(
-                "INSERT INTO wheels (id, name, created_at) VALUES (1, ?, 0)", (HAMSTER.name,)
-            )
-            conn.executemany(
-                "INSERT INTO wheel_minutes (wheel_id, minute, revolutions, estimated) VALUES (1, ?, ?, ?)",
-                zip(minutes.tolist(), revolutions.tolist(), estimated.tolist(), strict=True),
-            )
-            conn.executemany(
-                "INSERT INTO wheel_hours (wheel_id, hour, revolutions, estimated) VALUES (1, ?, ?, ?)",
-                rollup(minutes, revolutions, estimated, 3600),
-            )
-            conn.executemany(
-                "INSERT INTO wheel_days (wheel_id, day, revolutions, estimated) VALUES (1, ?, ?, ?)",
-                rollup(minutes, revolutions, estimated, 86_400),
-            )
-        with conn:
-            _people_and_runs(conn, rng, first_night, now, runs)
-        conn.execute("ANALYZE")
+    bulk.load_history(
+        path,
+        HAMSTER.name,
+        zip(minutes.tolist(), revolutions.tolist(), estimated.tolist(), strict=True),
+        rollup(minutes, revolutions, estimated, 3600),
+        rollup(minutes, revolutions, estimated, 86_400),
+    )
+    _people_and_runs(path, rng, first_night, now, runs)
     return QueryDatabase(path, int(minutes.size), now)
 
 
 def _people_and_runs(
-    conn: sqlite3.Connection, rng: np.random.Generator, first: date, now: datetime, runs: int
+    path: Path, rng: np.random.Generator, first: date, now: datetime, runs: int
 ) -> None:
-    conn.executemany(
-        "INSERT INTO chats (id, platform, chat_key, title, created_at) VALUES (?, 'telegram', ?, ?, 0)",
-        [(c, str(-1_000_000 - c), f"Runners {c}") for c in range(1, CHATS + 1)],
-    )
+    chats = [(c, str(-1_000_000 - c), f"Runners {c}") for c in range(1, CHATS + 1)]
     people = CHATS * PEOPLE_PER_CHAT
-    conn.executemany(
-        "INSERT INTO people (id, platform, user_key, display_name, units, updated_at) "
-        "VALUES (?, 'telegram', ?, ?, ?, 0)",
-        [(p, str(p), f"Runner {p}", "km" if p % 3 == 0 else None) for p in range(1, people + 1)],
-    )
+    persons = [
+        (p, str(p), f"Runner {p}", "km" if p % 3 == 0 else None) for p in range(1, people + 1)
+    ]
     tz = ZoneInfo(TIMEZONE)
     start = datetime.combine(first, datetime.min.time(), tzinfo=tz).timestamp()
     ran_at = np.sort(rng.uniform(start, now.timestamp() - 60, size=runs))
@@ -174,34 +156,17 @@ def _people_and_runs(
     ):
         day = datetime.fromtimestamp(at, tz).date().isoformat()
         rows.append((where, who, metres, metres / 3.0, day, at, at))
-    conn.executemany(
-        "INSERT INTO runs (chat_id, person_id, distance_m, duration_s, day, ran_at, logged_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?)",
-        rows,
-    )
-
-
-async def naive_wheel_total(
-    db: Database, wheel_id: int, start: float, end: float
-) -> queries.WheelTotal:
-    """What the rollup saves: the hamster's total straight from every minute bucket in the period."""
-    row = await db.fetchone(
-        "SELECT COALESCE(SUM(revolutions), 0), COALESCE(SUM(estimated), 0) FROM wheel_minutes "
-        "WHERE wheel_id = ? AND minute >= ? AND minute < ?",
-        (wheel_id, start, end),
-    )
-    assert row is not None
-    return queries.WheelTotal(int(row[0]), int(row[1]))
+    bulk.load_people(path, chats, persons, rows)
 
 
 @contextlib.contextmanager
 def naive_totals() -> Iterator[None]:
-    original = queries.wheel_total
-    queries.wheel_total = naive_wheel_total  # type: ignore[assignment]
+    original = queries.wheel_total_query
+    queries.wheel_total_query = bulk.naive_wheel_total_query  # type: ignore[assignment]
     try:
         yield
     finally:
-        queries.wheel_total = original  # type: ignore[assignment]
+        queries.wheel_total_query = original  # type: ignore[assignment]
 
 
 def context(now: datetime, chat: int = 1) -> CommandContext:
