@@ -35,7 +35,7 @@ from bot.frontends import FrontendOff
 from bot.wheels import WheelPipeline, claimed, flush_all, flush_forever
 from sensors.backoff import backoff_delay
 from sensors.capture import CaptureWriter
-from storage.db import Database
+from storage.db import Database, StorageError
 
 if TYPE_CHECKING:
     from bot.frontends.web import WebServer
@@ -132,8 +132,18 @@ class Runtime:
             await self.db.close()
 
 
-async def open_runtime(config: Config, *, record: Path | None = None) -> Runtime:
+async def open_runtime(
+    config: Config, *, record: Path | None = None, writable: bool = False
+) -> Runtime:
+    """``writable``: the caller must write (``run``, ``demo``); a database that could only be
+    opened read-only is then refused at once, not on every wheel flush for ever."""
     db = await Database.open(config.bot.database)
+    if writable and db.read_only:
+        await db.close()
+        raise StorageError(
+            f"{config.bot.database} is in a folder that cannot be written, and the bot must write "
+            "to it: give the user running hamsterbot write access to the folder"
+        )
     recorder = None
     try:
         recorder = CaptureWriter(record) if record else None
@@ -463,7 +473,7 @@ async def run(
     """
     unredact = _redact_tokens(config)  # before anything can log
     try:
-        runtime = await open_runtime(config, record=record)
+        runtime = await open_runtime(config, record=record, writable=True)
         stop = stop or asyncio.Event()
         try:
             start_wheel_sources(runtime)

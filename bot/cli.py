@@ -88,7 +88,7 @@ async def cmd_demo(args: argparse.Namespace) -> int:
         # Imported now (aiohttp takes a few hundred ms), not once the demo clock runs at 600x.
         from bot.frontends import web, web_reads  # noqa: F401
     tz = ZoneInfo(config.bot.timezone)
-    runtime = await app.open_runtime(config)
+    runtime = await app.open_runtime(config, writable=True)
     try:
         # Her previous nights go in at once, through the same counting pipeline a sensor feeds;
         # then tonight runs live at the demo speed, and the chat's clock is the demo clock.

@@ -15,7 +15,13 @@ from bot import config as config_module
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run(*args: str, cwd: Path, unprivileged: bool = False, stdin: str | None = None):
+def run(
+    *args: str,
+    cwd: Path,
+    unprivileged: bool = False,
+    stdin: str | None = None,
+    timeout: float = 120,
+):
     command = [sys.executable, "-m", "bot", *args]
     if unprivileged and os.geteuid() == 0:
         # root writes anywhere: drop the capabilities that let it, so folder modes apply.
@@ -29,7 +35,7 @@ def run(*args: str, cwd: Path, unprivileged: bool = False, stdin: str | None = N
         input=stdin,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,
         env={**os.environ, "TZ": "UTC", "PYTHONPATH": str(ROOT)},
     )
 
@@ -93,6 +99,18 @@ def test_a_database_in_a_read_only_folder_can_still_be_read(
     # A change is refused in one line, and nothing was written beside the file.
     logrun = run("say", "--db", db, "/logrun 3 km", cwd=tmp_path, unprivileged=True)
     one_line_exit_2(logrun, "read-only")
+    assert sorted(p.name for p in read_only_folder.iterdir()) == ["good.db"]
+
+
+@pytest.mark.parametrize("command", [["run"], ["demo", "--no-web"]])
+def test_the_bot_refuses_a_database_it_cannot_write(
+    tmp_path: Path, read_only_folder: Path, command: list[str]
+) -> None:
+    """`run` (and the demo) must write: refused at start in one line, not a traceback at ERROR on
+    every wheel flush of a bot that keeps running."""
+    db = str(read_only_folder / "good.db")
+    result = run(*command, "--db", db, cwd=tmp_path, unprivileged=True, stdin="", timeout=60)
+    one_line_exit_2(result, "good.db", "cannot be written")
     assert sorted(p.name for p in read_only_folder.iterdir()) == ["good.db"]
 
 
