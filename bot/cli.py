@@ -28,6 +28,9 @@ from storage.db import StorageError
 log = logging.getLogger("hamsterbot")
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USAGE = 0, 1, 2
+# The demo's history is fed through the counting pipeline at start: a year of nights at most.
+MAX_DEMO_HISTORY_NIGHTS = 366
+MAX_DEMO_LEAD_HOURS = 24 * 7
 
 
 class UsageError(Exception):
@@ -80,8 +83,14 @@ async def cmd_demo(args: argparse.Namespace) -> int:
 
     if not args.speedup > 0 or not math.isfinite(args.speedup):
         raise UsageError(f"--speedup: expected a positive number, got {args.speedup:g}")
-    if args.history_nights < 0:
-        raise UsageError(f"--history-nights: expected 0 or more, got {args.history_nights}")
+    if not 0 <= args.history_nights <= MAX_DEMO_HISTORY_NIGHTS:
+        raise UsageError(
+            f"--history-nights: expected 0 to {MAX_DEMO_HISTORY_NIGHTS}, got {args.history_nights}"
+        )
+    lead = args.lead_hours
+    if lead is not None and not (math.isfinite(lead) and 0 <= lead <= MAX_DEMO_LEAD_HOURS):
+        # datetime cannot place NaN or a clock 100,000 years back: refused here, not a traceback.
+        raise UsageError(f"--lead-hours: expected 0 to {MAX_DEMO_LEAD_HOURS}, got {lead:g}")
     config = defaults(Path(args.db) if args.db else Path(DEMO_DATABASE))
     _setup_logging(config.bot.log_level, quiet=not args.verbose)
     if not args.no_web:

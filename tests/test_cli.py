@@ -234,3 +234,21 @@ def test_replay_unknown_wheel_and_missing_file(tmp_path: Path) -> None:
     assert result.returncode == 2 and 'no hamster called "Nobody"' in result.stderr
     result = hamsterbot("replay", "--wheel", "Ursula", "missing.csv", cwd=tmp_path)
     assert result.returncode == 2 and "missing.csv" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "option",
+    [
+        ["--lead-hours", "nan"],
+        ["--lead-hours", "1e9"],
+        ["--lead-hours", "-5"],
+        ["--history-nights", "100000"],
+        ["--history-nights", "-1"],
+    ],
+)
+def test_demo_options_out_of_range_are_one_line_exit_2(tmp_path: Path, option: list[str]) -> None:
+    result = hamsterbot("demo", "--no-web", "--db", "d.db", *option, cwd=tmp_path, stdin="")
+    assert result.returncode == 2, result.stderr[-500:]
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr[-500:]
+    assert option[0] in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "d.db").exists()
