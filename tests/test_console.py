@@ -139,3 +139,22 @@ def test_ctrl_c_at_the_prompt_leaves_the_terminal_as_it_was(tmp_path: Path) -> N
             process.wait()
         os.close(terminal)
         os.close(controller)
+
+
+def test_a_picture_or_file_that_cannot_be_saved_is_said_and_the_chat_goes_on(
+    tmp_path: Path,
+) -> None:
+    """`say --image-dir` (or the demo's) on a folder that cannot be made: a line, not a traceback."""
+    nowhere = "/proc/hamsterbot-no-such-folder"
+    for text in ("/chart", "/export"):
+        result = subprocess.run(
+            [sys.executable, "-m", "bot", "say", "--db", "c.db", "--image-dir", nowhere, text],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "TZ": "UTC", "PYTHONPATH": str(ROOT)},
+        )
+        assert result.returncode == 0, result.stderr[-800:]
+        assert "Traceback" not in result.stderr
+        assert f"not saved, {nowhere} cannot be written" in result.stdout

@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import TextIO
 
@@ -91,10 +92,18 @@ def render(reply: Reply, image_dir: Path, now: float) -> str:
     files on lines ``file: PATH``."""
     text = reply.text
     if reply.image_png:
-        text += f"\nimage: {save_image(reply, image_dir, now)}"
+        text += "\n" + _saved("image", partial(save_image, reply, image_dir, now), image_dir)
     for name, data in reply.attachments:
-        text += f"\nfile: {save_file(name, data, image_dir, now)}"
+        text += "\n" + _saved("file", partial(save_file, name, data, image_dir, now), image_dir)
     return text
+
+
+def _saved(kind: str, save: Callable[[], Path], folder: Path) -> str:
+    """``kind: PATH``, or why it could not be saved: an unwritable folder never ends the chat."""
+    try:
+        return f"{kind}: {save()}"
+    except OSError as err:
+        return f"{kind}: not saved, {folder} cannot be written ({err.strerror or err})"
 
 
 async def _stdin_lines(
