@@ -373,6 +373,12 @@ class Database:
         partial = target.with_name(target.name + ".partial")
         partial.unlink(missing_ok=True)
         try:
+            partial.touch()  # a folder that cannot be written is said here, in one line
+        except OSError as err:
+            raise StorageError(
+                f"{target}: cannot write the copy there ({err.strerror or err})"
+            ) from None
+        try:
             async with aiosqlite.connect(partial, isolation_level=None) as copy:
                 if progress is None:
                     await self._connection.backup(copy)  # pages=0: all of it in one step

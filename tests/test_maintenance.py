@@ -108,3 +108,16 @@ def test_backup_into_a_folder_and_bad_paths(
     assert cli.main(["backup", "--db", str(path), str(path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 3 and "Traceback" not in err
+
+
+def test_backup_into_a_folder_that_cannot_be_written_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """/proc exists and no one (root included) can create a file in it."""
+    path = tmp_path / "bot.db"
+    asyncio.run(fill(path, 100))
+    capsys.readouterr()
+    assert cli.main(["backup", "--db", str(path), "/proc/hamsterbot-backup.db"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert "cannot write the copy there" in err
