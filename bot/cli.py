@@ -318,6 +318,8 @@ async def cmd_totals(args: argparse.Namespace) -> int:
     since = 0.0 if since is None else since
     until = _parse_when(args.until, tz, "--until")
     until = time.time() + 86400 * 366 * 100 if until is None else until
+    if until <= since:
+        raise UsageError(f"--until {args.until} is not after --since {args.since}")
     if not config.bot.database.exists():
         raise UsageError(f"{config.bot.database}: no such database")
     db = await Database.open(config.bot.database)

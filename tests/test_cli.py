@@ -252,3 +252,21 @@ def test_demo_options_out_of_range_are_one_line_exit_2(tmp_path: Path, option: l
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr[-500:]
     assert option[0] in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "d.db").exists()
+
+
+def test_totals_with_until_before_since_is_refused(tmp_path: Path) -> None:
+    """An empty answer with exit 0 would read as "nothing ran"; the chat refuses such a range too."""
+    assert hamsterbot("say", "--db", "t.db", "/logrun 5 km", cwd=tmp_path).returncode == 0
+    result = hamsterbot(
+        "totals",
+        "--db",
+        "t.db",
+        "--json",
+        "--since",
+        "2026-12-01",
+        "--until",
+        "2026-11-01",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 2 and "--until" in result.stderr, result.stdout
+    assert len(result.stderr.strip().splitlines()) == 1
