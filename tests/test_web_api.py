@@ -139,7 +139,7 @@ async def test_nights_api(site: Site, client: TestClient) -> None:
     assert nights[-1]["distance_m"] == pytest.approx(
         200 * site.pipeline.hamster.circumference_m, abs=1e-3
     )
-    assert all(n["distance_m"] == 0 for n in nights[:-1])
+    assert all(n["distance_m"] is None for n in nights[:-1])  # no data, not 0 m
     for bad in ("0", "367", "abc", "-1", "1e3"):
         response = await client.get(f"/api/hamsters/Ursula/nights?days={bad}")
         assert response.status == 400, bad

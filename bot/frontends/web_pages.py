@@ -87,9 +87,14 @@ def hamsters_json(hamsters: Sequence[HamsterNow]) -> dict[str, Any]:
 
 
 def nights_json(nights: Sequence[NightDistance]) -> dict[str, Any]:
+    # A night without a single revolution is "no data" (the sensor was off), as last_night_m is.
     return {
         "nights": [
-            {"date": n.morning.isoformat(), "distance_m": _round(n.distance_m)} for n in nights
+            {
+                "date": n.morning.isoformat(),
+                "distance_m": _round(n.distance_m) if n.distance_m > 0 else None,
+            }
+            for n in nights
         ]
     }
 

@@ -79,8 +79,8 @@
       const data = await response.json();
       bars(area, data.nights.map((night) => ({
         label: night.date,
-        metres: night.distance_m,
-        title: `${night.date}: ${formatDistance(night.distance_m)}`,
+        metres: night.distance_m ?? 0,
+        title: `${night.date}: ${night.distance_m === null ? "no data" : formatDistance(night.distance_m)}`,
         cls: "hamster",
       })));
     } catch (error) {
