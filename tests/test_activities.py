@@ -343,6 +343,9 @@ def test_tcx_refusals() -> None:
         "course.tcx", b'<TrainingCenterDatabase xmlns="x"><Courses/></TrainingCenterDatabase>'
     )
     assert read("other.tcx", tcx([lap], sport="Other")).distance_m == 5000
+    # An absurd summary is said as a typed /logrun says it, not echoed as a 309-digit number.
+    huge = refused("huge.tcx", tcx([{**lap, "distance": "1e308"}]))
+    assert "more than 1000 km" in huge and len(huge) < 120
 
 
 # --- FIT written here -----------------------------------------------------------------------------

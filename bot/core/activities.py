@@ -29,7 +29,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from bot.core.parsing import UserError, fastest_plausible_seconds, format_distance
+from bot.core.parsing import (
+    MAX_DISTANCE_M,
+    UserError,
+    fastest_plausible_seconds,
+    format_distance,
+)
 
 log = logging.getLogger(__name__)
 
@@ -138,6 +143,9 @@ def check_activity(
         )
     if not math.isfinite(activity.distance_m) or activity.distance_m < 1.0:
         raise UserError(f"{name} has no distance in it, so there is nothing to log.")
+    if activity.distance_m > MAX_DISTANCE_M:
+        # Said as a typed /logrun says it, not as the file's 300-digit number.
+        raise UserError(f"{name} says more than 1000 km in one go; that's no run.")
     if activity.start > now + FUTURE_TOLERANCE:
         raise UserError(
             f"{name} starts on {activity.start:%Y-%m-%d %H:%M} UTC, in the future. "

@@ -88,7 +88,7 @@ async def runs(core: BotCore, ctx: CommandContext, args: str) -> Reply:
         recent = await run_store.recent_runs(core.db, chat.id, person.id, limit=10)
     if not recent:
         return Reply("You haven't logged any runs here yet. Try /logrun 5 km", private=True)
-    lines = [f"Your last {len(recent)} runs:"]
+    lines = ["Your last run:" if len(recent) == 1 else f"Your last {len(recent)} runs:"]
     for run in recent:
         line = f"#{run.id} {run.day:%a %-d %b}: {format_distance(run.distance_m, units)}"
         if run.duration_s:

@@ -255,7 +255,7 @@ async def test_display_name_follows_the_latest_one(bot: Bot) -> None:
     await bot.reply("/logrun 5 km")
     # Reads write nothing, not even a new name; the next write (a run) takes it.
     bot.fake.push_message(GROUP, "/runs", user_id=ALICE, first_name="Ally", chat_type="supergroup")
-    await bot.fake.wait_for_sent(lambda s: "Your last 1 runs" in (s.text or ""))
+    await bot.fake.wait_for_sent(lambda s: "Your last run:" in (s.text or ""))
     race = await bot.reply("/race", user=BOB)
     assert "Alice Smith" in (race.text or "")
     bot.fake.push_message(
