@@ -507,12 +507,19 @@ async def api_league(request: web.Request) -> web.Response:
     return _json(pages.league_json(period, league))
 
 
-async def _race(request: web.Request) -> tuple[str, str, Standings] | web.Response:
-    site = request.app[SITE]
+def _race_link(request: web.Request) -> tuple[str, str] | None:
+    """A race link's token and period, or None for a token no link can have."""
     token = request.match_info["token"]
     period = request.query.get("period", "week").strip().lower()[:40] or "week"
-    if not TOKEN.match(token):
+    return (token, period) if TOKEN.match(token) else None
+
+
+async def _race(request: web.Request) -> tuple[str, str, Standings] | web.Response:
+    site = request.app[SITE]
+    link = _race_link(request)
+    if link is None:
         return _not_found(request)
+    token, period = link
     try:
         standings = await site.reads.standings(period, token)
     except UserError as err:
@@ -576,10 +583,10 @@ async def live(request: web.Request) -> web.StreamResponse:
 
 async def race_live(request: web.Request) -> web.StreamResponse:
     site = request.app[SITE]
-    token = request.match_info["token"]
-    period = request.query.get("period", "week").strip().lower()[:40] or "week"
-    if not TOKEN.match(token):
+    link = _race_link(request)
+    if link is None:
         return _not_found(request)
+    token, period = link
     try:
         viewer = await site.hub.watch_race(token, period)
     except UserError as err:
