@@ -13,9 +13,12 @@ minute resolution and a repeated one adds nothing: a gateway reading no newer th
 handed to the sink is a redelivery and is dropped here, before it could look like the counter
 going backwards (a sensor reset).
 
-Pure parts (topics, message encoding and decoding) are plain functions. aiomqtt (over paho-mqtt) is
-imported inside the functions that connect, so a bot without MQTT never loads it. Both ends
-reconnect forever with jittered exponential backoff and say each distinct problem once.
+Pure parts (topics, message encoding and decoding) are plain functions. The bot's subscriber drives
+paho-mqtt itself (``sensors.mqtt_session``: it reads messages in batches and acknowledges each
+batch with one write, which is what keeps 1,000 homes within budget); the gateway's publisher, Home
+Assistant and ``doctor`` use aiomqtt. Both are imported inside the functions that connect, so a bot
+without MQTT never loads them. Both ends reconnect forever with jittered exponential backoff and
+say each distinct problem once.
 """
 
 from __future__ import annotations
@@ -215,7 +218,6 @@ def make_client(
     clean_session: bool,
     will: tuple[str, bytes] | None = None,
     keepalive: int = 30,
-    on_message: Callable[[Any], None] | None = None,
 ) -> Client:
     """An aiomqtt client (not yet connected) for ``settings``; the will is retained, QoS 1."""
     import aiomqtt  # lazy: only a bot or gateway that uses MQTT loads it
@@ -236,23 +238,7 @@ def make_client(
         keepalive=keepalive,
         tls_context=tls_context,
         logger=logging.getLogger("sensors.mqtt.paho"),
-        queue_type=_dispatching_queue(on_message) if on_message else None,
     )
-
-
-def _dispatching_queue(on_message: Callable[[Any], None]) -> type[asyncio.Queue]:
-    """An incoming-message "queue" that hands each message to ``on_message`` as paho decodes it.
-
-    aiomqtt's message iterator costs a task and an ``asyncio.wait`` per message; at 1,000 readings
-    a second that doubled the bot's CPU (``python -m benchmarks``, mqtt: 20% -> 10% of a core).
-    Nothing is ever queued, so the iterator is left waiting only for the connection to drop.
-    """
-
-    class DispatchingQueue(asyncio.Queue):
-        def put_nowait(self, item: Any) -> None:
-            on_message(item)
-
-    return DispatchingQueue
 
 
 def describe_error(error: BaseException, settings: BrokerSettings) -> tuple[str, str]:
@@ -355,7 +341,9 @@ class MqttWheelFeed:
     """The bot's one broker connection: subscribes to every MQTT wheel, feeds their sinks.
 
     A persistent session (``clean_session = False`` with a stable client id), so readings published
-    while the bot is down wait at the broker and arrive when it is back.
+    while the bot is down wait at the broker and arrive when it is back. The connection is a
+    ``sensors.mqtt_session.Session``: messages are read in batches, each acknowledged after
+    ``handle`` has fed it to its sink.
     """
 
     def __init__(
@@ -390,41 +378,39 @@ class MqttWheelFeed:
 
     async def run(self) -> None:
         """Connect, subscribe and feed, reconnecting forever; returns only when cancelled."""
-        from aiomqtt import MqttError
+        from sensors.mqtt_session import BrokerError, Session
 
         while True:
-            client = make_client(
+            session = Session(
                 self.settings,
                 client_id=self.client_id,
                 clean_session=False,
                 on_message=self._on_message,
             )
             try:
-                async with client:
-                    await client.subscribe([(topic, 1) for topic in self._routes])
-                    self.backoff.reset()
-                    self.connected.set()
-                    self._reporter.connected(
-                        f"connected to {self.settings.host}:{self.settings.port}, "
-                        f"{len(self._routes)} topics"
-                    )
-                    async for _ in client.messages:  # ends by raising when the connection drops
-                        pass
-            except MqttError as err:
+                await session.run(self.topics, self._on_subscribed)  # ends by raising
+            except BrokerError as err:
                 self.connected.clear()
                 kind, text = describe_error(err, self.settings)
                 delay = self.backoff.next()
                 self._reporter.problem(kind, text, delay)
                 await asyncio.sleep(delay)
 
-    def _on_message(self, message: Any) -> None:
-        """Called by paho for each message it decodes (inside the event loop)."""
+    def _on_subscribed(self) -> None:
+        self.backoff.reset()
+        self.connected.set()
+        self._reporter.connected(
+            f"connected to {self.settings.host}:{self.settings.port}, {len(self._routes)} topics"
+        )
+
+    def _on_message(self, topic: str, payload: bytes) -> None:
+        """Called for each message paho decodes (inside the event loop), before its PUBACK."""
         try:
-            self.handle(message.topic.value, bytes(message.payload), self.clock())
+            self.handle(topic, payload, self.clock())
         except Exception:
             # Raised into paho, it would drop the connection and the reading would come back
             # for ever: log it and carry on.
-            log.exception("MQTT: could not handle a message on %s", message.topic.value)
+            log.exception("MQTT: could not handle a message on %s", topic)
 
     def handle(self, topic: str, payload: bytes, now: float) -> None:
         """Route one message to its wheel. Pure apart from the sinks; malformed ones are logged."""
