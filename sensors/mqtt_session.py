@@ -1,17 +1,17 @@
 """The bot's subscriber session: paho-mqtt driven from the asyncio loop, reading in batches.
 
 Every wheel reading is one QoS 1 message, so at 1,000 homes the bot receives 1,000 messages a
-second, each arriving on its own. Handled one by one, each costs a wake-up of the loop, three
-``recv`` calls (paho reads one packet per ``loop_read``: its command byte, its length, its body),
-and a PUBACK of its own: a ``send`` that wakes the broker, reached through a writer registered and
-removed again. That transport, not the bot's decoding and counting, was most of the bot's CPU.
+second, each arriving on its own. Through aiomqtt each one cost a wake-up of the loop, three or
+four ``recv`` calls (paho reads one packet per ``loop_read``), and a PUBACK of its own, sent
+through a writer registered via ``call_soon_threadsafe`` (a write to the loop's self-pipe, an extra
+loop iteration) and removed again. That, not the bot's decoding and counting, was most of its CPU.
 
-This session coalesces instead. When the socket becomes readable it stops watching it, lets
-readings gather for ``READ_WINDOW``, then reads every packet that is there (at most
-``READ_BATCH``), hands each message to ``on_message`` and sends all their PUBACKs with one
-``loop_write``; only if the socket's send buffer is full does it wait for the socket to be writable.
-Then it watches the socket again (or, after a full batch, reads on at once). A message is
-acknowledged only after ``on_message`` returned, as before, so delivery stays at-least-once.
+This session drives paho itself and reads in batches. While readings flow it reads every
+``READ_WINDOW``: every packet that is there (at most ``READ_BATCH``), each message handed to
+``on_message``, then all their PUBACKs with one ``loop_write`` (a writer is registered only if the
+socket's send buffer is full). When a read finds nothing it goes back to watching the socket, and
+the first message after a quiet spell is read at once. A message is acknowledged only after
+``on_message`` returned, as before, so delivery stays at-least-once.
 
 paho's public external-loop API is all it uses (``loop_read``/``loop_write``/``loop_misc`` and the
 socket callbacks); paho is imported when a session is made, so a bot without MQTT never loads it.
@@ -30,18 +30,19 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# How long readings gather on the socket before the bot reads them. A wheel's reading lands in a
-# minute bucket and on a page refreshed every few seconds, so 10 ms of latency is invisible. At
-# 1,000 readings a second it makes ~10 messages per wake-up, one PUBACK write per ~10 readings.
-# It also bounds throughput: the broker keeps at most its in-flight limit of unacknowledged
-# messages on the way to us (Mosquitto's default is 20), so a window of W caps a backlog's pace
-# near 20 / W; 10 ms leaves 2,000 readings/s, twice the budgeted rate. A backlog reads faster than
-# that anyway: a batch that found ``BACKLOG`` messages or more is followed by reading again at once.
+# How long readings gather between two reads while they flow. A reading lands in a minute bucket
+# and on a page refreshed every few seconds, so 15 ms of delay is invisible; at 1,000 readings a
+# second it makes ~15 messages per wake-up and one PUBACK write for them. It must stay short
+# enough for the broker's in-flight limit: the broker sends at most that many unacknowledged
+# messages (Mosquitto's default is 20) and then waits for our PUBACKs, so reads every 15 ms take
+# up to ~1,300 a second before the catch-up below is needed.
 READ_WINDOW = 0.015
-# At most this many packets in one go before the loop runs other work (~3 ms of reading here).
+# At most this many packets in one read before the loop runs other work (a few ms); a read cut
+# short goes on at the loop's next turn.
 READ_BATCH = 200
-# A batch this big means the broker has more waiting (its in-flight window was full): read again
-# without a window.
+# A read that found this many messages may have found the broker's in-flight limit full (it holds
+# the rest until it has our PUBACKs): read again after CATCH_UP_WINDOW instead of the full window,
+# so a backlog (a bot back from a restart, a broker back from an outage) drains at full speed.
 BACKLOG = 16
 CATCH_UP_WINDOW = 0.001
 # paho's keepalive check (sends PINGREQ, notices a silent broker) runs this often.
@@ -205,6 +206,9 @@ class Session:
                 client.loop_write()  # sends DISCONNECT; paho then closes the socket
             except Exception as err:  # going away anyway
                 log.debug("MQTT: no clean disconnect: %s", err)
+        if self._pending_flush is not None:  # the DISCONNECT's, already sent or moot
+            self._pending_flush.cancel()
+            self._pending_flush = None
         self._forget_socket()
         if sock is not None:
             sock.close()
