@@ -8,20 +8,24 @@ loop iteration) and removed again. That, not the bot's decoding and counting, wa
 
 This session drives paho itself and reads in batches. While readings flow it reads every
 ``READ_WINDOW``: every packet that is there (at most ``READ_BATCH``), each message handed to
-``on_message``, then all their PUBACKs with one ``loop_write`` (a writer is registered only if the
-socket's send buffer is full). When a read finds nothing it goes back to watching the socket, and
-the first message after a quiet spell is read at once. A message is acknowledged only after
-``on_message`` returned, as before, so delivery stays at-least-once.
+``on_message``, then all their PUBACKs in one ``send``. When a read finds nothing it goes back to
+watching the socket, and the first message after a quiet spell is read at once. A message is
+acknowledged only after ``on_message`` returned, as before, so delivery stays at-least-once.
 
-paho's public external-loop API is all it uses (``loop_read``/``loop_write``/``loop_misc`` and the
-socket callbacks); paho is imported when a session is made, so a bot without MQTT never loads it.
+paho's public API is all it uses: the external loop (``loop_read``/``loop_write``/``loop_misc`` and
+the socket callbacks) and manual acknowledgement (``manual_ack_set``). The one thing it writes
+itself is the PUBACK (four bytes: MQTT 3.1.1 section 3.4), and only onto a plain socket with
+nothing of paho's waiting to go out; paho's own ``ack`` per message (its queue, one ``send`` each)
+serves TLS. paho is imported when a session is made, so a bot without MQTT never loads it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import ssl
+import struct
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -47,6 +51,9 @@ BACKLOG = 16
 CATCH_UP_WINDOW = 0.001
 # paho's keepalive check (sends PINGREQ, notices a silent broker) runs this often.
 MISC_INTERVAL = 1.0
+
+
+_PUBACK = struct.Struct(">BBH")  # MQTT 3.1.1 section 3.4: 0x40, remaining length 2, packet id
 
 
 class BrokerError(Exception):
@@ -115,10 +122,13 @@ class Session:
         client.on_disconnect = self._on_disconnect
         client.on_subscribe = self._on_subscribe
         client.on_message = self._on_paho_message
+        client.manual_ack_set(True)  # PUBACKs are ours to send, a read's worth at a time
+        self._acks: list[int] = []  # QoS 1 messages handled in this read, to acknowledge
         self._client: Client = client
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sock: Any = None
         self._fd = -1
+        self._plain = False  # a plain TCP socket (not TLS): PUBACKs can be written straight to it
         self._watching = False  # the loop's reader is on the socket
         self._writing = False  # the loop's writer is on the socket (the send buffer was full)
         self._draining = False
@@ -170,6 +180,7 @@ class Session:
             raise BrokerError("connection lost")
         assert self._loop is not None
         self._sock, self._fd = sock, sock.fileno()
+        self._plain = type(sock) is socket.socket
         client.on_socket_close = self._on_socket_close
         client.on_socket_register_write = self._on_register_write
         client.on_socket_unregister_write = self._on_unregister_write
@@ -200,7 +211,7 @@ class Session:
                 handle.cancel()
         self._pending_read = self._pending_flush = self._misc = None
         client, sock = self._client, self._sock
-        if sock is not None and client.socket() is sock:
+        if sock is not None and self._fd >= 0 and client.socket() is sock:
             try:
                 client.disconnect()
                 client.loop_write()  # sends DISCONNECT; paho then closes the socket
@@ -273,6 +284,8 @@ class Session:
         got = self.messages - start
         if got:
             self.batches += 1
+        if self._acks:
+            self._send_acks()
         if self._flush_due:
             self._flush()
         if self._fd < 0:  # closed meanwhile (paho saw the connection end)
@@ -299,6 +312,40 @@ class Session:
         if self._writing and self._loop is not None and self._fd >= 0:
             self._loop.remove_writer(self._fd)
         self._writing = False
+
+    def _send_acks(self) -> None:
+        """The PUBACKs of every message this read handled: one ``send`` of 4 bytes each.
+
+        Only onto a plain socket with nothing of paho's waiting to go out, so no packet can be cut
+        into; otherwise (TLS, or paho mid-packet) through paho's own queue. A kernel that will not
+        take them all means a broker that is not reading: the connection is dropped, and whatever
+        was not acknowledged comes again after the reconnect (and is dropped as a redelivery).
+        """
+        acks, self._acks = self._acks, []
+        client, sock = self._client, self._sock
+        if not self._plain or client.want_write():
+            self._draining = True  # one loop_write for them all, by the caller
+            try:
+                for mid in acks:
+                    client.ack(mid, 1)
+            finally:
+                self._draining = False
+            return
+        data = b"".join([_PUBACK.pack(0x40, 2, mid) for mid in acks])
+        try:
+            sent = sock.send(data)
+        except BlockingIOError:
+            sent = 0
+        except OSError as err:
+            self._lost(f"connection lost ({err})")
+            return
+        if sent != len(data):  # part of a PUBACK may be out: nothing more can go after it
+            self._lost("connection lost (the broker stopped reading)")
+
+    def _lost(self, text: str) -> None:
+        """Stop using the socket at once; ``run`` closes it."""
+        self._forget_socket()
+        self._end(BrokerError(text))
 
     def _flush(self) -> None:
         self._pending_flush = None
@@ -363,6 +410,10 @@ class Session:
     def _on_paho_message(self, client: Client, userdata: Any, message: MQTTMessage) -> None:
         self.messages += 1
         self.on_message(message.topic, bytes(message.payload))
+        if message.qos == 1:
+            self._acks.append(message.mid)
+        elif message.qos == 2:  # not with QoS 1 subscriptions, but never left unanswered
+            client.ack(message.mid, 2)
 
 
 def _close_when_connected(client: Client) -> Callable[[asyncio.Future[Any]], None]:
