@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from storage.db import Database
+from storage.db import Database, Query
 
 _CHAT_COLUMNS = "id, platform, chat_key, title, timezone, units, summary_time, summary_enabled"
 _SETTINGS = ("timezone", "units", "summary_time", "summary_enabled", "title")
@@ -51,11 +51,17 @@ def _chat(row: tuple) -> Chat:
 
 
 async def get_chat(db: Database, platform: str, chat_key: str) -> Chat | None:
-    row = await db.fetchone(
+    (chat,) = await db.read(chat_query(platform, chat_key))
+    return chat
+
+
+def chat_query(platform: str, chat_key: str) -> Query[Chat | None]:
+    """The chat's row (None: never written to), to be read with other queries in one trip."""
+    statement = (
         f"SELECT {_CHAT_COLUMNS} FROM chats WHERE platform = ? AND chat_key = ?",
         (platform, chat_key),
     )
-    return _chat(row) if row else None
+    return Query((statement,), lambda rowsets: _chat(rowsets[0][0]) if rowsets[0] else None)
 
 
 async def ensure_chat(

@@ -160,6 +160,107 @@ MIGRATIONS: tuple[str, ...] = (
     DROP TABLE summary_log;
     ALTER TABLE summary_log_by_part RENAME TO summary_log;
     """,
+    # Monthly totals, kept by triggers, so "all time" and "this year" read about 60 rows, not
+    # thousands of days or runs (benchmarks/query.py: /race all on five years was 1.1 ms of SQL).
+    # Triggers, not the writers, keep them: every write of a daily rollup or a run, by this
+    # process or any other (replay, an older tool), moves its month in the same transaction.
+    # UTC months, keyed by their first second; rows outside 1970..3000 (stored from implausible
+    # clocks by older versions) have no month and are never read by a period.
+    # A month whose runs are all gone is deleted: no float residue is left, and /forget can
+    # still delete the person.
+    """
+    CREATE TABLE wheel_months (
+        wheel_id INTEGER NOT NULL REFERENCES wheels(id),
+        month INTEGER NOT NULL,
+        revolutions INTEGER NOT NULL,
+        estimated INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (wheel_id, month)
+    ) WITHOUT ROWID;
+    CREATE TRIGGER wheel_days_add AFTER INSERT ON wheel_days
+    WHEN NEW.day >= 0 AND NEW.day < 32503680000 BEGIN
+        INSERT INTO wheel_months (wheel_id, month, revolutions, estimated) VALUES (
+            NEW.wheel_id, CAST(strftime('%s', NEW.day, 'unixepoch', 'start of month') AS INTEGER),
+            NEW.revolutions, NEW.estimated)
+        ON CONFLICT (wheel_id, month) DO UPDATE SET
+            revolutions = revolutions + excluded.revolutions,
+            estimated = estimated + excluded.estimated;
+    END;
+    CREATE TRIGGER wheel_days_remove AFTER DELETE ON wheel_days
+    WHEN OLD.day >= 0 AND OLD.day < 32503680000 BEGIN
+        UPDATE wheel_months SET
+            revolutions = revolutions - OLD.revolutions, estimated = estimated - OLD.estimated
+        WHERE wheel_id = OLD.wheel_id
+            AND month = CAST(strftime('%s', OLD.day, 'unixepoch', 'start of month') AS INTEGER);
+    END;
+    CREATE TRIGGER wheel_days_change_old AFTER UPDATE ON wheel_days
+    WHEN OLD.day >= 0 AND OLD.day < 32503680000 BEGIN
+        UPDATE wheel_months SET
+            revolutions = revolutions - OLD.revolutions, estimated = estimated - OLD.estimated
+        WHERE wheel_id = OLD.wheel_id
+            AND month = CAST(strftime('%s', OLD.day, 'unixepoch', 'start of month') AS INTEGER);
+    END;
+    CREATE TRIGGER wheel_days_change_new AFTER UPDATE ON wheel_days
+    WHEN NEW.day >= 0 AND NEW.day < 32503680000 BEGIN
+        INSERT INTO wheel_months (wheel_id, month, revolutions, estimated) VALUES (
+            NEW.wheel_id, CAST(strftime('%s', NEW.day, 'unixepoch', 'start of month') AS INTEGER),
+            NEW.revolutions, NEW.estimated)
+        ON CONFLICT (wheel_id, month) DO UPDATE SET
+            revolutions = revolutions + excluded.revolutions,
+            estimated = estimated + excluded.estimated;
+    END;
+    INSERT INTO wheel_months (wheel_id, month, revolutions, estimated)
+        SELECT wheel_id, CAST(strftime('%s', day, 'unixepoch', 'start of month') AS INTEGER),
+            SUM(revolutions), SUM(estimated)
+        FROM wheel_days WHERE day >= 0 AND day < 32503680000
+        GROUP BY 1, 2;
+    CREATE TABLE run_months (
+        chat_id INTEGER NOT NULL REFERENCES chats(id),
+        month INTEGER NOT NULL,
+        person_id INTEGER NOT NULL REFERENCES people(id),
+        distance_m REAL NOT NULL,
+        runs INTEGER NOT NULL,
+        PRIMARY KEY (chat_id, month, person_id)
+    ) WITHOUT ROWID;
+    CREATE TRIGGER runs_add AFTER INSERT ON runs
+    WHEN NEW.deleted_at IS NULL AND NEW.ran_at >= 0 AND NEW.ran_at < 32503680000 BEGIN
+        INSERT INTO run_months (chat_id, month, person_id, distance_m, runs) VALUES (
+            NEW.chat_id, CAST(strftime('%s', NEW.ran_at, 'unixepoch', 'start of month') AS INTEGER),
+            NEW.person_id, NEW.distance_m, 1)
+        ON CONFLICT (chat_id, month, person_id) DO UPDATE SET
+            distance_m = distance_m + excluded.distance_m, runs = runs + 1;
+    END;
+    CREATE TRIGGER runs_remove AFTER DELETE ON runs
+    WHEN OLD.deleted_at IS NULL AND OLD.ran_at >= 0 AND OLD.ran_at < 32503680000 BEGIN
+        UPDATE run_months SET distance_m = distance_m - OLD.distance_m, runs = runs - 1
+        WHERE chat_id = OLD.chat_id AND person_id = OLD.person_id
+            AND month = CAST(strftime('%s', OLD.ran_at, 'unixepoch', 'start of month') AS INTEGER);
+        DELETE FROM run_months
+        WHERE chat_id = OLD.chat_id AND person_id = OLD.person_id AND runs <= 0
+            AND month = CAST(strftime('%s', OLD.ran_at, 'unixepoch', 'start of month') AS INTEGER);
+    END;
+    CREATE TRIGGER runs_change_old AFTER UPDATE ON runs
+    WHEN OLD.deleted_at IS NULL AND OLD.ran_at >= 0 AND OLD.ran_at < 32503680000 BEGIN
+        UPDATE run_months SET distance_m = distance_m - OLD.distance_m, runs = runs - 1
+        WHERE chat_id = OLD.chat_id AND person_id = OLD.person_id
+            AND month = CAST(strftime('%s', OLD.ran_at, 'unixepoch', 'start of month') AS INTEGER);
+        DELETE FROM run_months
+        WHERE chat_id = OLD.chat_id AND person_id = OLD.person_id AND runs <= 0
+            AND month = CAST(strftime('%s', OLD.ran_at, 'unixepoch', 'start of month') AS INTEGER);
+    END;
+    CREATE TRIGGER runs_change_new AFTER UPDATE ON runs
+    WHEN NEW.deleted_at IS NULL AND NEW.ran_at >= 0 AND NEW.ran_at < 32503680000 BEGIN
+        INSERT INTO run_months (chat_id, month, person_id, distance_m, runs) VALUES (
+            NEW.chat_id, CAST(strftime('%s', NEW.ran_at, 'unixepoch', 'start of month') AS INTEGER),
+            NEW.person_id, NEW.distance_m, 1)
+        ON CONFLICT (chat_id, month, person_id) DO UPDATE SET
+            distance_m = distance_m + excluded.distance_m, runs = runs + 1;
+    END;
+    INSERT INTO run_months (chat_id, month, person_id, distance_m, runs)
+        SELECT chat_id, CAST(strftime('%s', ran_at, 'unixepoch', 'start of month') AS INTEGER),
+            person_id, SUM(distance_m), COUNT(*)
+        FROM runs WHERE deleted_at IS NULL AND ran_at >= 0 AND ran_at < 32503680000
+        GROUP BY 1, 2, 3;
+    """,
 )
 
 
@@ -223,6 +324,13 @@ class Database:
         self.reads = 0  # trips to the SQLite thread made by read/fetchall/fetchone (tests)
         self.read_only = False
         self._wheel_locks: dict[int, int] = {}  # wheel id -> the fd holding its lock file
+        # Every use of the connection is a function run on aiosqlite's thread by ``_execute``
+        # (its cursors, commits and backups included); counting them in and out tells when that
+        # thread is idle with nothing queued. Each count is written by one thread only.
+        self._queued = 0
+        self._finished = 0
+        self._hand_off = connection._execute
+        connection._execute = self._counted  # type: ignore[method-assign]
 
     @classmethod
     async def open(cls, path: Path | str) -> Database:
@@ -258,7 +366,11 @@ class Database:
         target: Path | str = path
         if read_only:
             target = _uri(path, read_only)
-        pending = aiosqlite.connect(target, isolation_level=None, uri=bool(read_only))
+        # check_same_thread=False: ``read(..., inline=True)`` may use the connection on the event
+        # loop's thread, only while aiosqlite's thread is idle (see ``_counted``).
+        pending = aiosqlite.connect(
+            target, isolation_level=None, uri=bool(read_only), check_same_thread=False
+        )
         try:
             connection = await pending
         except Exception as err:
@@ -524,31 +636,67 @@ class Database:
         async with self._write_lock:
             yield
 
-    async def read(self, *queries: Query[Any]) -> list[Any]:
+    async def _counted(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        def run() -> Any:
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self._finished += 1  # on aiosqlite's thread, before the result is handed back
+
+        self._queued += 1
+        return await self._hand_off(run)
+
+    async def read(self, *queries: Query[Any], inline: bool = False) -> list[Any]:
         """The value of each query, all read in one trip to the SQLite thread.
 
         Each trip is a hand-off to aiosqlite's thread and back, which was most of a /race or a morning
         report on a busy machine (benchmarks/query.py). aiosqlite has no public call for several
         statements in one trip, so this queues one function on its thread (``_execute``), where it
         uses the sqlite3 connection exactly as aiosqlite's own methods do (pinned: aiosqlite <0.23).
+
+        ``inline=True`` is for reads known to be small (index ranges of a few hundred rows: a
+        /race, a morning report): when aiosqlite's thread is idle with nothing queued and no
+        transaction is open, they run right here on the event loop's thread, without the trip. A
+        hand-off costs more than such a read: 0.3-0.5 ms against 0.1 ms on a busy machine. The
+        connection is then used by one thread at a time all the same: nothing else can queue work
+        while this synchronous call holds the loop. Big reads (records over years, charts) never
+        pass ``inline``: they would stall the loop.
         """
         statements = [statement for query in queries for statement in query.statements]
         connection = self._connection
 
         def run() -> list[Rows]:
-            raw = connection._conn  # only ever touched on aiosqlite's own thread
+            raw = connection._conn  # on aiosqlite's thread, or inline while it is idle
             return [raw.execute(sql, params).fetchall() for sql, params in statements]
 
         rowsets: list[Rows] = []
         if statements:
             self.reads += 1
-            rowsets = await connection._execute(run)
+            if inline and self._idle():
+                rowsets = run()
+            else:
+                rowsets = await connection._execute(run)
         values = []
         for query in queries:
             count = len(query.statements)
             values.append(query.parse(rowsets[:count]))
             rowsets = rowsets[count:]
         return values
+
+    @property
+    def trips(self) -> int:
+        """Functions run on aiosqlite's thread so far: hand-offs (tests, benchmarks)."""
+        return self._queued
+
+    def _idle(self) -> bool:
+        """aiosqlite's thread has finished everything queued, and no transaction is open."""
+        connection = self._connection
+        return (
+            self._finished == self._queued
+            and connection._running
+            and connection._connection is not None
+            and not connection._conn.in_transaction
+        )
 
     # One trip to the SQLite thread per query: execute, fetch and close as three awaits cost three
     # thread hand-offs, which were most of a /race on a busy machine (benchmarks/query.py).
@@ -621,5 +769,14 @@ def backup_target(target: Path, database: Path) -> Path:
 
 
 def _statements(script: str) -> Iterable[str]:
-    # The migrations are our own DDL without semicolons inside literals, so a plain split is safe.
-    return (part.strip() for part in script.split(";") if part.strip())
+    """The statements of a migration script, one at a time. A trigger's body holds semicolons of
+    its own, so a statement ends where SQLite says it is complete, not at every semicolon."""
+    statement = ""
+    for part in script.split(";"):
+        statement += part + ";"
+        if sqlite3.complete_statement(statement):
+            if statement.strip(" \n;"):
+                yield statement.strip()
+            statement = ""
+    if statement.strip(" \n;"):
+        raise ValueError(f"an incomplete statement in a migration: {statement.strip()[:60]}")

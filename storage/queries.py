@@ -10,6 +10,7 @@ import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -58,9 +59,9 @@ async def wheels(db: Database) -> list[Wheel]:
 def wheel_total_query(wheel_id: int, start: float, end: float) -> Query[WheelTotal]:
     """Revolutions in minute buckets with ``start <= minute < end``.
 
-    Whole UTC days come from the daily rollup, the whole hours around them from the hourly one, and
-    only the partial hours at the edges read minute buckets: five years of nights cost about 3,700
-    rows, not 14,600 hours or 876,000 minutes.
+    Whole UTC months come from the monthly rollup, the whole days around them from the daily one,
+    the whole hours around those from the hourly one, and only the partial hours at the edges read
+    minute buckets: five years of nights cost about 200 rows, not 876,000 minutes.
     """
     if end <= start:
         return Query((), lambda _: WheelTotal(0, 0))
@@ -77,9 +78,16 @@ def wheel_total_query(wheel_id: int, start: float, end: float) -> Query[WheelTot
         last_day = last_hour // DAY * DAY
         if first_day >= last_day:  # no whole UTC day inside: hours only
             first_day = last_day = last_hour
+        first_month, last_month = month_span(first_day, last_day)
         statement = (
             "SELECT COALESCE(SUM(r), 0), COALESCE(SUM(e), 0) FROM ("
-            " SELECT revolutions AS r, estimated AS e FROM wheel_days"
+            " SELECT revolutions AS r, estimated AS e FROM wheel_months"
+            "  WHERE wheel_id = ? AND month >= ? AND month < ?"
+            " UNION ALL"
+            " SELECT revolutions, estimated FROM wheel_days"
+            "  WHERE wheel_id = ? AND day >= ? AND day < ?"
+            " UNION ALL"
+            " SELECT revolutions, estimated FROM wheel_days"
             "  WHERE wheel_id = ? AND day >= ? AND day < ?"
             " UNION ALL"
             " SELECT revolutions, estimated FROM wheel_hours"
@@ -94,7 +102,9 @@ def wheel_total_query(wheel_id: int, start: float, end: float) -> Query[WheelTot
             " SELECT revolutions, estimated FROM wheel_minutes"
             "  WHERE wheel_id = ? AND minute >= ? AND minute < ?)",
             (
-                *(wheel_id, first_day, last_day),
+                *(wheel_id, first_month, last_month),
+                *(wheel_id, first_day, first_month),
+                *(wheel_id, last_month, last_day),
                 *(wheel_id, first_hour, first_day),
                 *(wheel_id, last_day, last_hour),
                 *(wheel_id, start, first_hour),
@@ -102,6 +112,28 @@ def wheel_total_query(wheel_id: int, start: float, end: float) -> Query[WheelTot
             ),
         )
     return Query((statement,), _wheel_total)
+
+
+# The monthly tables hold rows from 1970 to 3000 (storage/db.py): spans outside read days or runs.
+MONTHS_UNTIL = 32_503_680_000  # 3000-01-01T00:00:00Z
+
+
+def month_span(start: float, end: float) -> tuple[float, float]:
+    """``(first, last)``: the whole UTC months inside ``[start, end)`` are ``[first, last)``, and
+    ``[start, first)`` and ``[last, end)`` are what lies outside them. Only months from 1970 to
+    3000 count; with no whole month inside, ``first == last == end``: everything is outside."""
+    low, high = max(start, 0), min(end, MONTHS_UNTIL)
+    if high <= low:
+        return end, end
+    first = datetime.fromtimestamp(low, UTC)
+    first_month = datetime(first.year, first.month, 1, tzinfo=UTC)
+    if first_month.timestamp() < low:
+        first_month = datetime(first.year + first.month // 12, first.month % 12 + 1, 1, tzinfo=UTC)
+    last = datetime.fromtimestamp(high, UTC)
+    last_month = datetime(last.year, last.month, 1, tzinfo=UTC)
+    if first_month >= last_month:
+        return end, end
+    return first_month.timestamp(), last_month.timestamp()
 
 
 def _wheel_total(rowsets: list[Rows]) -> WheelTotal:
@@ -119,16 +151,31 @@ def _ceil_hour(t: float) -> int:
 
 
 def person_totals_query(chat_id: int, start: float, end: float) -> Query[list[PersonTotal]]:
-    """Each person's logged distance in this chat with ``start <= ran_at < end``."""
+    """Each person's logged distance in this chat with ``start <= ran_at < end``.
+
+    Whole UTC months come from ``run_months`` (kept by triggers on ``runs``), the runs around them
+    from the covering index: "all time" over five years reads about 600 rows, not 20,000 runs.
+    """
+    first_month, last_month = month_span(start, end)
     statement = (
-        # Summed per person from the covering index first, then joined: one people lookup per
-        # person rather than per run (benchmarks/query.py).
+        # Summed per person first, then joined: one people lookup per person rather than per run.
         "SELECT people.id, people.display_name, people.units, t.distance_m, t.runs FROM ("
-        " SELECT person_id, SUM(distance_m) AS distance_m, COUNT(*) AS runs FROM runs"
-        " WHERE chat_id = ? AND deleted_at IS NULL AND ran_at >= ? AND ran_at < ?"
-        " GROUP BY person_id) AS t "
+        " SELECT person_id, SUM(d) AS distance_m, SUM(n) AS runs FROM ("
+        "  SELECT person_id, distance_m AS d, runs AS n FROM run_months"
+        "   WHERE chat_id = ? AND month >= ? AND month < ?"
+        "  UNION ALL"
+        "  SELECT person_id, distance_m, 1 FROM runs"
+        "   WHERE chat_id = ? AND deleted_at IS NULL AND ran_at >= ? AND ran_at < ?"
+        "  UNION ALL"
+        "  SELECT person_id, distance_m, 1 FROM runs"
+        "   WHERE chat_id = ? AND deleted_at IS NULL AND ran_at >= ? AND ran_at < ?"
+        " ) GROUP BY person_id HAVING SUM(n) > 0) AS t "
         "JOIN people ON people.id = t.person_id ORDER BY people.id",
-        (chat_id, start, end),
+        (
+            *(chat_id, first_month, last_month),
+            *(chat_id, start, first_month),
+            *(chat_id, last_month, end),
+        ),
     )
     return Query((statement,), lambda rowsets: [PersonTotal(*row) for row in rowsets[0]])
 
@@ -221,12 +268,32 @@ def _columns(rows: list[tuple], width: int = 3) -> list[np.ndarray]:
     return [np.ascontiguousarray(table[:, i]) for i in range(width)]
 
 
-def _minutes_query(sql: str, wheel_id: int, start: float, end: float) -> Query[MinuteSeries]:
+def _minutes_query(where: str, wheel_id: int, start: float, end: float) -> Query[MinuteSeries]:
+    """Minute buckets of one wheel in ``[start, end)`` that match ``where``, in order.
+
+    Read as three comma-separated columns rather than a row per minute: a night's 480 rows as
+    Python tuples cost twice the SQL itself, and a year's records scan held a tuple per minute
+    (benchmarks/query.py, the morning report)."""
     if end <= start:
         return Query((), lambda _: MinuteSeries(start, end))
+    sql = (
+        "SELECT COUNT(*), group_concat(CAST(minute AS INTEGER)), "
+        "group_concat(CAST(revolutions AS INTEGER)), group_concat(CAST(estimated AS INTEGER)) "
+        f"FROM wheel_minutes WHERE wheel_id = ? AND minute >= ? AND minute < ?{where}"
+    )
 
     def parse(rowsets: list[Rows]) -> MinuteSeries:
-        minutes, revolutions, estimated = _columns(rowsets[0])
+        ((count, *columns),) = rowsets[0]
+        if not count:
+            return MinuteSeries(start, end)
+        minutes, revolutions, estimated = (
+            np.fromstring(text, dtype=np.int64, sep=",") for text in columns
+        )
+        if not minutes.size == revolutions.size == estimated.size == count:
+            raise ValueError("wheel_minutes: a column did not read back whole")
+        if np.any(minutes[1:] <= minutes[:-1]):  # group_concat keeps the key's order; make sure
+            order = np.argsort(minutes, kind="stable")
+            minutes, revolutions, estimated = minutes[order], revolutions[order], estimated[order]
         return MinuteSeries(start, end, minutes, revolutions, estimated)
 
     return Query(((sql, (wheel_id, start, end)),), parse)
@@ -234,13 +301,7 @@ def _minutes_query(sql: str, wheel_id: int, start: float, end: float) -> Query[M
 
 def minute_series_query(wheel_id: int, start: float, end: float) -> Query[MinuteSeries]:
     """Every minute bucket in ``[start, end)``: for a night or a record scan, not for long periods."""
-    return _minutes_query(
-        "SELECT minute, revolutions, estimated FROM wheel_minutes "
-        "WHERE wheel_id = ? AND minute >= ? AND minute < ? ORDER BY minute",
-        wheel_id,
-        start,
-        end,
-    )
+    return _minutes_query("", wheel_id, start, end)
 
 
 async def minute_series(db: Database, wheel_id: int, start: float, end: float) -> MinuteSeries:
@@ -397,14 +458,7 @@ def active_minutes_query(wheel_id: int, start: float, end: float) -> Query[Minut
 
     Rows exist only for minutes the wheel turned, so a year of a busy hamster is tens of thousands of rows.
     """
-    return _minutes_query(
-        "SELECT minute, revolutions, estimated FROM wheel_minutes "
-        "WHERE wheel_id = ? AND minute >= ? AND minute < ? AND revolutions > estimated "
-        "ORDER BY minute",
-        wheel_id,
-        start,
-        end,
-    )
+    return _minutes_query(" AND revolutions > estimated", wheel_id, start, end)
 
 
 async def active_minutes(db: Database, wheel_id: int, start: float, end: float) -> MinuteSeries:

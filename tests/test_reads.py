@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 from datetime import UTC, date, datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from bot import app
@@ -128,7 +129,11 @@ async def test_read_functions_return_values_for_the_web(config: Config) -> None:
         await runtime.close()
 
 
-async def test_a_race_is_two_trips_and_a_morning_report_one(config: Config) -> None:
+async def test_a_race_and_a_morning_report_are_one_read_each_off_the_sqlite_thread(
+    config: Config,
+) -> None:
+    """A /race reads the chat's row with everything else (its settings as last seen, checked in the
+    same read); both are small, so with the SQLite thread idle they make no hand-off at all."""
     from bot.core.summary import compose_report
     from storage import chats as chat_store
 
@@ -139,13 +144,69 @@ async def test_a_race_is_two_trips_and_a_morning_report_one(config: Config) -> N
         await core.dispatch(make_ctx(now, user="ann"), "logrun", "5 km")
         chat = await chat_store.get_chat(db, "console", "group-1")
         assert chat is not None
+        await core.dispatch(make_ctx(now, user="bob"), "race", "")  # the chat's row, first seen
         for period in ("week", "all", "today", "last month"):
-            before = db.reads
+            before, trips = db.reads, db.trips
             reply = await core.dispatch(make_ctx(now, user="bob"), "race", period)
             assert "Ursula" in reply.text
-            assert db.reads - before == 2  # the chat's settings, then everything else together
-        before = db.reads
+            assert ("Ann" in reply.text) == (period != "last month")
+            assert db.reads - before == 1
+            assert db.trips == trips
+        before, trips = db.reads, db.trips
         report = await compose_report(core, chat, date(2026, 11, 26), chart=False)
-        assert "Ann" in report.text and db.reads - before == 1
+        assert "Ann" in report.text and db.reads - before == 1 and db.trips == trips
     finally:
         await runtime.close()
+
+
+async def test_a_race_follows_settings_changed_behind_its_back(config: Config) -> None:
+    """Another process (or a bot before a restart) changes the chat's timezone: the very next
+    /race reads the new row, notices, and answers in the new timezone (one read more)."""
+    runtime = await app.open_runtime(config)
+    try:
+        core, db = runtime.core, runtime.db
+        morning = datetime.fromtimestamp(EVENING - 11 * 3600, UTC)  # Wed 09:00 London, 20:00 Sydney
+        now = datetime.fromtimestamp(EVENING, UTC)  # Wed 20:00 in London, Thu 07:00 in Sydney
+        await core.dispatch(make_ctx(morning, user="ann"), "logrun", "5 km")
+        first = await core.dispatch(make_ctx(now, user="bob"), "race", "today")
+        assert "Ann" in first.text
+        async with db.transaction() as conn:
+            await conn.execute("UPDATE chats SET timezone = 'Australia/Sydney'")
+        before = db.reads
+        later = await core.dispatch(make_ctx(now, user="bob"), "race", "today")
+        # Ann ran on Wednesday in both places, and it is Thursday morning in Sydney now.
+        assert "Ann" not in later.text, later.text
+        assert db.reads - before == 2
+        before = db.reads
+        again = await core.dispatch(make_ctx(now, user="bob"), "race", "today")
+        assert again.text == later.text and db.reads - before == 1
+    finally:
+        await runtime.close()
+
+
+async def test_an_inline_read_waits_its_turn_behind_work_on_the_sqlite_thread(
+    tmp_path: Path,
+) -> None:
+    """``read(inline=True)`` runs on the loop only while aiosqlite's thread is idle; with work
+    queued there, it queues behind it (never two threads on one connection at once)."""
+    from storage.db import Query
+
+    db = await Database.open(tmp_path / "inline.db")
+    try:
+        one = Query((("SELECT 1", ()),), lambda rowsets: rowsets[0][0][0])
+        trips = db.trips
+        assert await db.read(one, inline=True) == [1]
+        assert db.trips == trips  # idle: read right here
+        slow = asyncio.ensure_future(
+            db.fetchall(
+                "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 300000) "
+                "SELECT COUNT(*) FROM c"
+            )
+        )
+        await asyncio.sleep(0)  # queued on the thread, not finished
+        assert not slow.done()
+        assert await db.read(one, inline=True) == [1]
+        assert slow.done() and await slow == [(300000,)]  # it went first
+        assert db.trips == trips + 2
+    finally:
+        await db.close()

@@ -21,6 +21,7 @@ import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
+from typing import Any
 
 from bot.config import Config
 from bot.core import stats as wheel_stats
@@ -40,7 +41,7 @@ from bot.core.registry import (
     split_text,
 )
 from storage import chats as chat_store
-from storage.db import Database
+from storage.db import Database, Query
 from storage.wheel import WheelStore
 
 log = logging.getLogger(__name__)
@@ -85,6 +86,8 @@ class BotCore:
         self.web_url: str | None = None
         # Per wheel: fastest minute and longest session over settled history (see reads._minute_bests).
         self.minute_bests: dict[int, wheel_stats.MinuteBests] = {}
+        # Each chat's row as last read: a guess of its settings, checked by every read_in_chat.
+        self._chat_rows: dict[tuple[str, str], chat_store.Chat | None] = {}
 
     @classmethod
     async def create(
@@ -173,6 +176,33 @@ class BotCore:
         """The chat (None if never written to) and its effective settings; writes nothing."""
         chat = await chat_store.get_chat(self.db, ctx.platform, ctx.chat_id)
         return chat, chat_settings(self.config, chat)
+
+    async def read_in_chat(
+        self,
+        ctx: CommandContext,
+        build: Callable[[chat_store.Chat | None, ChatSettings], Sequence[Query[Any]]],
+    ) -> tuple[chat_store.Chat | None, ChatSettings, list[Any]]:
+        """The chat, its settings and the values of ``build(chat, settings)``'s queries, read
+        together in one trip to the database (inside ``db.settled()``); writes nothing.
+
+        The queries depend on the chat's settings (its timezone, its summary time), so they are
+        built from the chat's row as last read here and the row is read with them. When the row
+        has changed since (a first read, /timezone, another process), they are built again from
+        the row just read and read once more: the answer always matches the chat as it is.
+        """
+        key = (ctx.platform, ctx.chat_id)
+        guess = self._chat_rows.get(key)
+        while True:
+            settings = chat_settings(self.config, guess)
+            asked = build(guess, settings)
+            async with self.db.settled():
+                chat, *values = await self.db.read(chat_store.chat_query(*key), *asked, inline=True)
+            if len(self._chat_rows) >= 10_000:  # a bound, not a policy: chats are few
+                self._chat_rows.clear()
+            self._chat_rows[key] = chat
+            if chat == guess:
+                return chat, settings, values
+            guess = chat
 
     async def chat_and_person(
         self, ctx: CommandContext

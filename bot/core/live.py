@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
-from functools import partial
+from datetime import date, time, timedelta
+from functools import lru_cache, partial
 from typing import TypeVar
+from zoneinfo import ZoneInfo
 
 import numpy as np
 
@@ -129,10 +130,20 @@ async def live_minutes(db: Database, hamster: Hamster, start: float, end: float)
     return series
 
 
-def night_edges(settings: ChatSettings, last_morning: date, count: int) -> list[float]:
+def night_edges(settings: ChatSettings, last_morning: date, count: int) -> tuple[float, ...]:
     """The summary times bounding ``count`` nights, the last ending on ``last_morning``."""
+    return _night_edges(settings.summary_time, settings.timezone, last_morning, count)
+
+
+@lru_cache(maxsize=256)
+def _night_edges(
+    summary_time: time, timezone: str, last_morning: date, count: int
+) -> tuple[float, ...]:
+    # Pure, and asked by every /race and report for the same few mornings: 16 timezone
+    # conversions each time were a tenth of a /race (benchmarks/query.py).
+    tz = ZoneInfo(timezone)
     mornings = [last_morning - timedelta(days=n) for n in range(count, -1, -1)]
-    return [night_bounds(m, settings.summary_time, settings.tz)[1].timestamp() for m in mornings]
+    return tuple(night_bounds(m, summary_time, tz)[1].timestamp() for m in mornings)
 
 
 def night_metres_query(

@@ -24,6 +24,7 @@ from bot.core.stats import utc_offsets
 if TYPE_CHECKING:
     from bot.core.commands import BotCore
     from storage.chats import Chat
+    from storage.db import Query
 
 MEDALS = ("🥇", "🥈", "🥉")
 HAMSTER = "🐹"
@@ -76,6 +77,7 @@ def render_standings(board: Standings, units: Units, *, nights: bool = True) -> 
         return f"🏁 Race, {label}: nobody has run yet. Log a run with /logrun 5 km"
     lines = [f"🏁 Race, {label}"]
     leader = board.leader
+    leader_name = clean_name(leader.name) if leader is not None else ""
     night_m = board.leader_average_7_m if nights else None
     for entry in board.entries:
         place = MEDALS[entry.rank - 1] if entry.rank <= len(MEDALS) else f"{entry.rank}."
@@ -84,7 +86,7 @@ def render_standings(board: Standings, units: Units, *, nights: bool = True) -> 
         if entry.units and entry.units != units:
             text += f" ({format_distance(entry.distance_m, entry.units)})"
         if entry.gap_m is not None and leader is not None:
-            text += f", {_gap_text(entry.gap_m, units, clean_name(leader.name))}"
+            text += f", {_gap_text(entry.gap_m, units, leader_name)}"
             if night_m and night_m > 0:
                 text += f", {entry.distance_m / night_m:.1f} hamster nights"
         lines.append(text)
@@ -211,13 +213,14 @@ def chart_caption(board: Standings, units: Units) -> str:
 
 @command("race", "/race [PERIOD]", "standings: week (default), today, month, all…")
 async def race(core: BotCore, ctx: CommandContext, args: str) -> Reply:
-    chat, settings = await core.chat_settings(ctx)
-    period = parse_period(
-        args, now=ctx.now.astimezone(settings.tz), summary_time=settings.summary_time
-    )
-    board = await reads.standings(
-        core, core.scope_for(chat or ctx), chat, period, ctx.now, settings
-    )
+    def asked(chat: Chat | None, settings: ChatSettings) -> list[Query[Standings]]:
+        period = parse_period(
+            args, now=ctx.now.astimezone(settings.tz), summary_time=settings.summary_time
+        )
+        hamsters = core.in_scope(core.scope_for(chat or ctx))
+        return [reads.standings_query(hamsters, chat, period, ctx.now, settings)]
+
+    _, settings, (board,) = await core.read_in_chat(ctx, asked)
     return Reply(render_standings(board, settings.units))
 
 

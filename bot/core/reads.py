@@ -109,7 +109,7 @@ async def hamsters_now(
             queries.latest_event_query(h.wheel_id, ("battery",)),
         ]
     async with core.db.settled():
-        values = await core.db.read(*asked)
+        values = await core.db.read(*asked, inline=True)
     result = []
     for index, hamster in enumerate(hamsters):
         tonight_revs, nightly, all_revs, battery_row = values[4 * index : 4 * index + 4]
@@ -139,7 +139,9 @@ async def nights(
     if hamster is None:
         return []
     async with core.db.settled():
-        (metres,) = await core.db.read(night_metres_query(hamster, settings, last_morning, count))
+        (metres,) = await core.db.read(
+            night_metres_query(hamster, settings, last_morning, count), inline=True
+        )
     first = last_morning - timedelta(days=count - 1)
     return [NightDistance(first + timedelta(days=i), m) for i, m in enumerate(metres)]
 
@@ -157,7 +159,12 @@ def rank(entries: Sequence[StandingsEntry]) -> tuple[StandingsEntry, ...]:
         gap = None
         if entry.kind != "hamster" and leader is not None:
             gap = leader.distance_m - entry.distance_m
-        ranked.append(replace(entry, rank=ranked[-1].rank if same else index + 1, gap_m=gap))
+        place = ranked[-1].rank if same else index + 1
+        ranked.append(
+            StandingsEntry(
+                place, entry.name, entry.kind, entry.distance_m, gap, entry.units, entry.key
+            )
+        )
     return tuple(ranked)
 
 
@@ -244,7 +251,7 @@ async def standings(
         core.in_scope(scope), chat, period, now, settings, with_average=with_average, until=until
     )
     async with core.db.settled():
-        (board,) = await core.db.read(query)
+        (board,) = await core.db.read(query, inline=True)
     return board
 
 

@@ -339,7 +339,7 @@ async def gather_report(
             )
         )
     async with core.db.settled():
-        values = await core.db.read(*asked)
+        values = await core.db.read(*asked, inline=True)
     nights = tuple(values[: len(hamsters)])
     runners = race = None
     label = ""
