@@ -106,48 +106,84 @@ def _longest(found: Sequence[Session]) -> Session | None:
     return best
 
 
+QUARTER = 900  # seconds: UTC offsets change at most at quarter hours
+
+
 def utc_offsets(times: np.ndarray, tz: ZoneInfo) -> np.ndarray:
     """UTC offset in seconds at each epoch in ``times``.
 
-    Offsets change at most at quarter hours, so zoneinfo is asked once per distinct quarter hour (a handful
-    for a night) and the answers are spread back over the array.
+    Offsets change at most at quarter hours. Within a few UTC days (a night, a report), each day's
+    96 quarter-hour offsets are a table kept per zone and day, since every chat's report on the same
+    morning asks again; over longer spans zoneinfo is asked once per distinct quarter hour.
     """
+    times = np.asarray(times, dtype=np.int64)
     if times.size == 0:
         return np.zeros(0, dtype=np.int64)
-    quarters, index = np.unique(np.asarray(times, dtype=np.int64) // 900, return_inverse=True)
-    offsets = np.array([_offset(int(q) * 900, tz) for q in quarters], dtype=np.int64)
+    first_day, last_day = int(times.min()) // DAY_S, int(times.max()) // DAY_S
+    if last_day - first_day < TABLE_DAYS:
+        table = np.concatenate([_day_offsets(day, tz) for day in range(first_day, last_day + 1)])
+        return table[times // QUARTER - first_day * QUARTERS_A_DAY]
+    quarters, index = np.unique(times // QUARTER, return_inverse=True)
+    offsets = np.array([_offset(int(q) * QUARTER, tz) for q in quarters], dtype=np.int64)
     return offsets[index]
 
 
-@lru_cache(maxsize=4096)
+DAY_S = 86_400
+QUARTERS_A_DAY = DAY_S // QUARTER
+TABLE_DAYS = 3
+
+
+@lru_cache(maxsize=256)
+def _day_offsets(day: int, tz: ZoneInfo) -> np.ndarray:
+    table = np.array(
+        [_offset(day * DAY_S + q * QUARTER, tz) for q in range(QUARTERS_A_DAY)], dtype=np.int64
+    )
+    table.flags.writeable = False  # shared by every caller
+    return table
+
+
 def _offset(epoch: int, tz: ZoneInfo) -> int:
-    # A fact about the zone, asked again by every chat's report on the same morning and every
-    # chart of the same hours: 96 conversions a night were a tenth of a morning report.
     offset = datetime.fromtimestamp(epoch, UTC).astimezone(tz).utcoffset()
     return int(offset.total_seconds()) if offset is not None else 0
 
 
 def hourly_bins(series: MinuteSeries, circumference_m: float, tz: ZoneInfo) -> tuple[HourBin, ...]:
-    """Distance per local clock hour over ``[series.start, series.end)``, every hour, in order of time."""
+    """Distance per local clock hour over ``[series.start, series.end)``, every hour, in order of time.
+
+    A bin starts at the first minute and wherever the local clock hour or the UTC offset changes.
+    Offsets are constant within a quarter hour (``utc_offsets``), so those places are quarter-hour
+    starts and the one hour boundary a quarter may hold: about 100 instants a night are looked at,
+    not 1,440 minutes.
+    """
     first = int(np.ceil(series.start / MINUTE)) * MINUTE
-    grid = np.arange(first, int(np.ceil(series.end)), MINUTE, dtype=np.int64)
-    grid = grid[grid < series.end]
-    if grid.size == 0:
+    stop = int(np.ceil(series.end / MINUTE)) * MINUTE  # after the last minute of the night
+    if stop <= first:
         return ()
-    offsets = utc_offsets(grid, tz)
-    wall_hour = (grid + offsets) // HOUR
-    # Consecutive minutes with the same wall-clock hour and offset form one bin; the hour repeated when
-    # clocks go back shows up twice, in the order it happened.
+    quarters = np.arange(-(-first // QUARTER) * QUARTER, stop, QUARTER, dtype=np.int64)
+    segments = np.concatenate(([first], quarters[quarters > first]))
+    offsets = utc_offsets(segments, tz)
+    # The first instant of the next local hour after each segment's start, as a grid minute.
+    boundary = ((segments + offsets) // HOUR + 1) * HOUR - offsets
+    boundary = -(-boundary // MINUTE) * MINUTE
+    ends = np.concatenate((segments[1:], [stop]))
+    candidates = np.concatenate((segments, boundary[boundary < ends]))
+    if candidates.size > segments.size:  # an hour boundary off the quarter hours (old zones)
+        candidates = np.unique(candidates)
+    offsets = utc_offsets(candidates, tz)
+    wall_hour = (candidates + offsets) // HOUR
+    # Consecutive stretches with the same wall-clock hour and offset form one bin; the hour repeated
+    # when clocks go back shows up twice, in the order it happened.
     changes = (np.diff(wall_hour) != 0) | (np.diff(offsets) != 0)
     starts = np.concatenate(([0], np.flatnonzero(changes) + 1))
-    per_minute = np.zeros(grid.size, dtype=np.int64)
-    slots = np.searchsorted(grid, series.minutes)
-    valid = (slots < grid.size) & (grid[np.minimum(slots, grid.size - 1)] == series.minutes)
-    np.add.at(per_minute, slots[valid], series.revolutions[valid])
-    totals = np.add.reduceat(per_minute, starts)
+    bin_starts = candidates[starts]
+    minutes = series.minutes
+    inside = (minutes >= first) & (minutes < stop) & (minutes % MINUTE == 0)
+    index = np.searchsorted(bin_starts, minutes[inside], side="right") - 1
+    totals = np.bincount(index, weights=series.revolutions[inside], minlength=bin_starts.size)
+    hours = (wall_hour[starts] % 24).tolist()
     return tuple(
-        HourBin(int(grid[s]), int(wall_hour[s] % 24), float(n) * circumference_m)
-        for s, n in zip(starts, totals, strict=True)
+        HourBin(start, hour, total * circumference_m)
+        for start, hour, total in zip(bin_starts.tolist(), hours, totals.tolist(), strict=True)
     )
 
 
