@@ -232,13 +232,14 @@ def table(results: Results, seconds: float) -> str:
         speedup = q.naive_race_p95_ms / q.race_p95_ms
         lines.append(
             f"  all periods p95    {q.race_p95_ms:>18.2f} {q.naive_race_p95_ms:>20.2f}"
-            f"   {speedup:.0f}x; budget <= 5 ms and >= 20x: "
-            f"{_verdict(q.race_p95_ms <= 5 and speedup >= 20)}"
+            f"   {speedup:.0f}x; budget <= 1 ms and >= 60x: "
+            f"{_verdict(q.race_p95_ms <= 1 and speedup >= 60)}"
         )
         if q.summary is not None:
             lines.append(
                 f"  morning report     {q.summary.p50_ms:>9.2f} {q.summary.p95_ms:>8.2f}"
-                f"   budget <= 5 ms: {_verdict(q.summary.p95_ms <= 5)}"
+                f"   budget <= 1.5 ms and >= 60x the naive /race: "
+                f"{_verdict(q.summary.p95_ms <= 1.5 and q.naive_race_p95_ms >= 60 * q.summary.p95_ms)}"
             )
         else:
             lines.append("  morning report     not measured (bot.core.summary not there yet)")

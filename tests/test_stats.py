@@ -174,3 +174,58 @@ def test_folding_minutes_in_pieces_equals_folding_them_at_once(
         top = max(active.values())
         first = min(k for k, v in active.items() if v == top)
         assert (at_once.fastest_revolutions, at_once.fastest_at) == (top, NIGHT_START + first * 60)
+
+
+def minute_by_minute_bins(s: MinuteSeries, tz: ZoneInfo) -> list[tuple[int, int, float]]:
+    """The reference: ask zoneinfo about every minute of the night and group equal clock hours."""
+    first = -(-int(np.ceil(s.start)) // 60) * 60
+    per_minute = dict(zip(s.minutes.tolist(), s.revolutions.tolist(), strict=True))
+    bins: list[tuple[int, int, float]] = []
+    last_key = None
+    for minute in range(first, int(np.ceil(s.end)), 60):
+        if minute >= s.end:
+            break
+        local = datetime.fromtimestamp(minute, UTC).astimezone(tz)
+        key = (local.replace(minute=0, second=0), local.utcoffset())
+        if key != last_key:
+            bins.append((minute, local.hour, 0.0))
+            last_key = key
+        start, hour, total = bins[-1]
+        bins[-1] = (start, hour, total + per_minute.get(minute, 0))
+    return bins
+
+
+ZONES = ["Europe/London", "Australia/Lord_Howe", "Asia/Kathmandu", "America/St_Johns", "UTC"]
+# Days that hold a clock change in one of ZONES, and ordinary ones.
+CHANGE_DAYS = [
+    datetime(2026, 3, 29, tzinfo=UTC),
+    datetime(2026, 10, 25, tzinfo=UTC),
+    datetime(2026, 4, 4, tzinfo=UTC),
+    datetime(2026, 10, 3, tzinfo=UTC),
+    datetime(2026, 3, 8, tzinfo=UTC),
+    datetime(2026, 11, 1, tzinfo=UTC),
+    datetime(2026, 7, 1, tzinfo=UTC),
+]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    zone=st.sampled_from(ZONES),
+    day=st.sampled_from(CHANGE_DAYS),
+    start_s=st.integers(-30 * 3600, 30 * 3600),
+    length_s=st.integers(0, 26 * 3600),
+    active=st.dictionaries(st.integers(-10, 26 * 60), st.integers(1, 99), max_size=60),
+)
+@example(zone="Europe/London", day=CHANGE_DAYS[1], start_s=-3 * 3600, length_s=12 * 3600, active={})
+def test_hourly_bins_equal_asking_the_zone_about_every_minute(
+    zone: str, day: datetime, start_s: int, length_s: int, active: dict[int, int]
+) -> None:
+    # Constant-offset nights take a shortcut; nights across a clock change take the general path.
+    tz = ZoneInfo(zone)
+    start = day.timestamp() + start_s
+    first = -(-int(start) // 60) * 60
+    minutes = np.array(sorted(first + 60 * m for m in active), dtype=np.int64)
+    revolutions = np.array([active[(m - first) // 60] for m in minutes.tolist()], dtype=np.int64)
+    s = MinuteSeries(start, start + length_s, minutes, revolutions, np.zeros_like(revolutions))
+    found = [(b.start, b.hour, b.distance_m) for b in stats.hourly_bins(s, 1.0, tz)]
+    assert found == minute_by_minute_bins(s, tz)

@@ -65,7 +65,7 @@ def standings(runners: Sequence[Runner]) -> list[Standing]:
 
 def clean_name(name: str) -> str:
     """A display name safe for any chat: printable, single-line, bounded."""
-    text = "".join(ch if ch.isprintable() else " " for ch in name)
+    text = name if name.isprintable() else "".join(c if c.isprintable() else " " for c in name)
     text = " ".join(text.split()) or "someone"
     return text if len(text) <= MAX_NAME else text[: MAX_NAME - 1] + "…"
 

@@ -159,6 +159,9 @@ def hourly_bins(series: MinuteSeries, circumference_m: float, tz: ZoneInfo) -> t
     stop = int(np.ceil(series.end / MINUTE)) * MINUTE  # after the last minute of the night
     if stop <= first:
         return ()
+    offset = _constant_offset(first, stop - MINUTE, tz)
+    if offset is not None:  # most nights: no clock change, every bin is one wall-clock hour
+        return _fixed_offset_bins(series, circumference_m, first, stop, offset)
     quarters = np.arange(-(-first // QUARTER) * QUARTER, stop, QUARTER, dtype=np.int64)
     segments = np.concatenate(([first], quarters[quarters > first]))
     offsets = utc_offsets(segments, tz)
@@ -185,6 +188,44 @@ def hourly_bins(series: MinuteSeries, circumference_m: float, tz: ZoneInfo) -> t
         HourBin(start, hour, total * circumference_m)
         for start, hour, total in zip(bin_starts.tolist(), hours, totals.tolist(), strict=True)
     )
+
+
+def _fixed_offset_bins(
+    series: MinuteSeries, circumference_m: float, first: int, stop: int, offset: int
+) -> tuple[HourBin, ...]:
+    """``hourly_bins`` where the UTC offset is ``offset`` all night: minute m is in wall hour (m + offset) // HOUR."""
+    first_hour = (first + offset) // HOUR
+    count = (stop - MINUTE + offset) // HOUR - first_hour + 1
+    minutes = series.minutes
+    inside = (minutes >= first) & (minutes < stop) & (minutes % MINUTE == 0)
+    index = (minutes[inside] + offset) // HOUR - first_hour
+    totals = np.bincount(index, weights=series.revolutions[inside], minlength=count).tolist()
+    # A bin begins at the first grid minute at or after its wall hour's start.
+    starts = [first] + [
+        -(-((first_hour + k) * HOUR - offset) // MINUTE) * MINUTE for k in range(1, count)
+    ]
+    return tuple(
+        HourBin(start, (first_hour + k) % 24, totals[k] * circumference_m)
+        for k, start in enumerate(starts)
+    )
+
+
+def _constant_offset(first: int, last: int, tz: ZoneInfo) -> int | None:
+    """The UTC offset if it is the same at every instant of ``[first, last]``, else None."""
+    days = range(first // DAY_S, last // DAY_S + 1)
+    if len(days) > TABLE_DAYS:
+        return None
+    found = {_day_constant(day, tz) for day in days}
+    if len(found) != 1:
+        return None
+    return found.pop()
+
+
+@lru_cache(maxsize=256)
+def _day_constant(day: int, tz: ZoneInfo) -> int | None:
+    """The UTC offset of UTC ``day`` if it never changes that day, else None."""
+    table = _day_offsets(day, tz)
+    return int(table[0]) if bool((table == table[0]).all()) else None
 
 
 def _fastest_minute(series: MinuteSeries, circumference_m: float) -> tuple[float, int | None]:
