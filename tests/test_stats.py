@@ -11,7 +11,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from bot.core import stats
+from bot.core import hours, stats
 from storage.queries import MinuteSeries
 
 LONDON = ZoneInfo("Europe/London")
@@ -99,7 +99,7 @@ def test_hourly_bins_show_a_repeated_hour_when_clocks_go_back() -> None:
         np.array([5, 7], dtype=np.int64),
         np.zeros(2, dtype=np.int64),
     )
-    bins = stats.hourly_bins(s, 1.0, LONDON)
+    bins = hours.hourly_bins(s, 1.0, LONDON)
     assert [(b.hour, b.distance_m) for b in bins] == [(1, 5.0), (1, 7.0), (2, 0.0)]
 
 
@@ -135,7 +135,7 @@ def test_utc_offsets_per_instant() -> None:
     lord_howe = ZoneInfo("Australia/Lord_Howe")
     # Lord Howe leaves DST (+11) for +10:30 on 2026-04-05 at 02:00 local = 2026-04-04 15:00 UTC.
     change = int(datetime(2026, 4, 4, 15, tzinfo=UTC).timestamp())
-    offsets = stats.utc_offsets(np.array([change - 60, change, change + 60]), lord_howe)
+    offsets = hours.utc_offsets(np.array([change - 60, change, change + 60]), lord_howe)
     assert offsets.tolist() == [11 * 3600, 37800, 37800]
 
 
@@ -227,5 +227,5 @@ def test_hourly_bins_equal_asking_the_zone_about_every_minute(
     minutes = np.array(sorted(first + 60 * m for m in active), dtype=np.int64)
     revolutions = np.array([active[(m - first) // 60] for m in minutes.tolist()], dtype=np.int64)
     s = MinuteSeries(start, start + length_s, minutes, revolutions, np.zeros_like(revolutions))
-    found = [(b.start, b.hour, b.distance_m) for b in stats.hourly_bins(s, 1.0, tz)]
+    found = [(b.start, b.hour, b.distance_m) for b in hours.hourly_bins(s, 1.0, tz)]
     assert found == minute_by_minute_bins(s, tz)

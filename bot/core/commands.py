@@ -10,7 +10,8 @@ Module map of ``bot.core``:
 * ``reads``: store + scope + time -> values, never writing (the web page calls these directly).
 * ``registry``: CommandContext, Reply, the command table and reply fitting.
 * topics, each with its handlers and pure renderers: ``runs``, ``race``, ``hamster``, ``settings``,
-  ``summary`` (the morning report), with ``stats`` (numbers from minute buckets) and ``charts``.
+  ``summary`` (the morning report), with ``stats`` (numbers from minute buckets), ``hours`` (local clock
+  hours and UTC offsets of a night) and ``charts``.
 * ``parsing``, ``periods``, ``words``: chat text -> values, or a friendly ``UserError``.
 """
 

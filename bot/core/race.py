@@ -15,11 +15,11 @@ import numpy as np
 
 from bot.core import reads
 from bot.core.charts import RaceLine, race_chart
+from bot.core.hours import utc_offsets
 from bot.core.model import ChatSettings, Scope, Standings, StandingsEntry
 from bot.core.parsing import Units, format_distance
 from bot.core.periods import Period, parse_period
 from bot.core.registry import CommandContext, Reply, command
-from bot.core.stats import utc_offsets
 
 if TYPE_CHECKING:
     from bot.core.commands import BotCore
