@@ -342,6 +342,8 @@ def _points_query(
 
     def parse(rowsets: list[Rows]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         hours, hour_revs, hour_est = _columns(rowsets[0])
+        if not cut.size:  # boundaries on whole hours (nights ending at 07:00): the hours, in order
+            return hours, hour_revs, hour_est
         keep = ~np.isin(hours, cut)
         minutes, minute_revs, minute_est = _columns(rowsets[1] if cut.size else [])
         inside = (minutes >= first) & (minutes < last)

@@ -150,7 +150,14 @@ def night_metres_query(
     hamster: Hamster, settings: ChatSettings, last_morning: date, count: int
 ) -> Query[list[float]]:
     """Distance of each of ``count`` nights, oldest first, the last ending on ``last_morning``."""
-    return _plus(
-        live_bins_query(hamster, night_edges(settings, last_morning, count)),
-        lambda bins: [hamster.metres(int(r)) for r in bins.revolutions],
-    )
+    edges = night_edges(settings, last_morning, count)
+    bins = _plus(_stored_bins_query(hamster.wheel_id, edges), partial(_add_bins, hamster))
+    return _plus(bins, lambda totals: [hamster.metres(int(r)) for r in totals.revolutions])
+
+
+@lru_cache(maxsize=256)
+def _stored_bins_query(wheel_id: int, edges: tuple[float, ...]) -> Query[BinTotals]:
+    # The same few nights for every /race and report: building the query (edges -> hours and cut
+    # hours) was a fifth of a report's Python. A storage query holds no rows, only how to read them;
+    # the buffer is added when each read is parsed.
+    return queries.binned_totals_query(wheel_id, edges)

@@ -181,11 +181,11 @@ def standings_query(
     """``standings`` as one live query, to be read with others (the morning report)."""
     until = now.timestamp() + 1 if until is None else until
     start, end = period.start.timestamp(), min(period.end.timestamp(), until)
-    morning = last_night(now.astimezone(settings.tz), settings.summary_time).end.date()
     parts: list[Query[Any]] = [live_total_query(h, start, end) for h in hamsters]
     if chat is not None:
         parts.append(queries.person_totals_query(chat.id, start, end))
     if with_average:
+        morning = last_night(now.astimezone(settings.tz), settings.summary_time).end.date()
         parts += [night_metres_query(h, settings, morning, AVERAGE_NIGHTS) for h in hamsters]
     sizes = [len(part.statements) for part in parts]
 
