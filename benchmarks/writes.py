@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 from bot.config import HamsterConfig
 from bot.wheels import WheelPipeline
 from sensors.simulated import notifications, revolutions_between
+from storage import bulk
 from storage.db import Database
 
 HOUR = 3600
@@ -151,9 +152,6 @@ async def commit_costs(path: Path, rounds: int = 100) -> tuple[float, float]:
         for index in range(rounds * 2):
             is_durable = index % 2 == 0
             started = time.perf_counter()
-            async with db.transaction(durable=is_durable) as conn:
-                await conn.execute(
-                    "INSERT INTO wheels (name, created_at) VALUES (?, ?)", (f"w{index}", 0)
-                )
+            await bulk.small_commit(db, index, durable=is_durable)
             (durable if is_durable else normal).append((time.perf_counter() - started) * 1000)
     return statistics.median(durable), statistics.median(normal)

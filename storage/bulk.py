@@ -112,6 +112,12 @@ async def naive_insert(db: Database, row: Row) -> None:
         await conn.execute(_NAIVE_INSERT, row)
 
 
+async def small_commit(db: Database, index: int, *, durable: bool) -> None:
+    """One small transaction (a throwaway wheel row), as a run or a setting commits: the commit cost."""
+    async with db.transaction(durable=durable) as conn:
+        await conn.execute("INSERT INTO wheels (name, created_at) VALUES (?, ?)", (f"w{index}", 0))
+
+
 class BareReadings:
     """The same rows with bare aiosqlite (``execute`` then ``commit``): no write lock, one hand-off
     fewer per notification."""

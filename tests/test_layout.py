@@ -7,6 +7,7 @@ them (the counter, backoff, plausible times). Imports inside functions (the lazy
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -81,3 +82,36 @@ def test_importing_the_wheels_loads_no_chat_layer_and_no_numpy() -> None:
         [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert done.stdout.strip() == ""
+
+
+SQL = re.compile(
+    r"\b(SELECT\s.+\sFROM|INSERT\s+INTO|UPDATE\s+\w+\s+SET|DELETE\s+FROM|CREATE\s+TABLE)\b"
+)
+
+
+def sql_strings(path: Path) -> list[str]:
+    """String constants in ``path`` that read as SQL statements."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    return [
+        f"{path}:{node.lineno}"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and SQL.search(node.value)
+    ]
+
+
+def test_sql_lives_only_in_storage() -> None:
+    found = [
+        hit
+        for package in ("bot", "sensors", "benchmarks")
+        for p in sources(package)
+        for hit in sql_strings(p)
+    ]
+    assert found == []
+
+
+def test_the_sql_rule_sees_a_statement(tmp_path: Path) -> None:
+    module = tmp_path / "m.py"
+    module.write_text(
+        'Q = "SELECT a FROM t"\nW = "INSERT INTO t VALUES (1)"\nT = "Select a race"\n'
+    )
+    assert len(sql_strings(module)) == 2
