@@ -93,7 +93,6 @@ GATT_SERVICE_INTERFACE = "org.bluez.GattService1"
 ROUTINE_STATES = frozenset({"connected", "dropped", "not-found", "silent", "busy"})
 # Problems that mean the session is over even when they come from an optional read.
 FATAL_PROBLEMS = frozenset({"no-bluetoothd", "dbus-lost", "no-dbus", "no-adapter", "powered-off"})
-_ADDRESS = re.compile(r"^[0-9A-F]{2}(:[0-9A-F]{2}){5}$")
 
 
 # --- seams --------------------------------------------------------------------------------------
@@ -227,10 +226,6 @@ def parse_battery_level(data: bytes | bytearray) -> int:
     if len(data) < 1 or data[0] > 100:
         raise MalformedPayload(f"battery level must be one byte 0..100, got {bytes(data).hex()}")
     return int(data[0])
-
-
-def is_address(sensor: str) -> bool:
-    return bool(_ADDRESS.match(sensor.upper()))
 
 
 def device_path(address: str, adapter: str = "hci0") -> str:
