@@ -180,11 +180,6 @@ def person_totals_query(chat_id: int, start: float, end: float) -> Query[list[Pe
     return Query((statement,), lambda rowsets: [PersonTotal(*row) for row in rowsets[0]])
 
 
-async def person_totals(db: Database, chat_id: int, start: float, end: float) -> list[PersonTotal]:
-    (totals,) = await db.read(person_totals_query(chat_id, start, end))
-    return totals
-
-
 def latest_event_query(wheel_id: int, kinds: tuple[str, ...]) -> Query[tuple | None]:
     """(at, kind, value, detail) of the newest event of one of ``kinds``."""
     marks = ", ".join("?" for _ in kinds)
@@ -194,11 +189,6 @@ def latest_event_query(wheel_id: int, kinds: tuple[str, ...]) -> Query[tuple | N
         (wheel_id, *kinds, READ_FROM, READ_UNTIL),
     )
     return Query((statement,), lambda rowsets: tuple(rowsets[0][0]) if rowsets[0] else None)
-
-
-async def latest_event(db: Database, wheel_id: int, kinds: tuple[str, ...]) -> tuple | None:
-    (event,) = await db.read(latest_event_query(wheel_id, kinds))
-    return event
 
 
 async def run_totals_by_chat(
@@ -472,8 +462,3 @@ def first_run_at_query(chat_id: int) -> Query[float | None]:
     """When the oldest live run of this chat was run."""
     sql = "SELECT MIN(ran_at) FROM runs WHERE chat_id = ? AND deleted_at IS NULL"
     return Query(((sql, (chat_id,)),), _scalar)
-
-
-async def first_run_at(db: Database, chat_id: int) -> float | None:
-    (first,) = await db.read(first_run_at_query(chat_id))
-    return first

@@ -261,9 +261,6 @@ def night_boundaries(first: float, last: float, summary_time: time, tz: ZoneInfo
     return np.array(edges, dtype=np.float64)
 
 
-HamsterReport = Stats  # the value /hamster stats renders (bot.core.model)
-
-
 STREAK_M = METRES_PER_MILE
 
 

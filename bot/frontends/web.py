@@ -24,7 +24,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
-from urllib.parse import quote
 
 from aiohttp import web
 
@@ -724,7 +723,3 @@ class WebServer:
 
 def _host_for_url(host: str) -> str:
     return f"[{host}]" if ":" in host else host
-
-
-def race_link(public_url: str, token: str) -> str:
-    return f"{public_url.rstrip('/')}/r/{quote(token, safe='')}"
