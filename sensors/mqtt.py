@@ -109,20 +109,43 @@ def encode_reading(received_at: float, payload: bytes, sensor: str, seq: int) ->
 
 def decode_reading(data: bytes) -> GatewayReading:
     """A gateway's reading message; MalformedMessage when it is not one."""
+    return GatewayReading(*reading_fields(data))
+
+
+# ``json.loads`` without its per-call work: a bytes message that opens with ``{"`` is UTF-8 by
+# JSON's own detection (``json.detect_encoding``: no BOM, no zero in its first two bytes), so it
+# decodes exactly as ``json.loads(data)`` would, with the decoder ``json.loads`` uses by default.
+_DECODER = json.JSONDecoder()
+
+
+def _json(data: bytes) -> Any:
+    if type(data) is bytes and data.startswith(b'{"'):
+        return _DECODER.decode(data.decode("utf-8", "surrogatepass"))
+    return json.loads(data)
+
+
+def reading_fields(data: bytes) -> tuple[float, bytes, str, int]:
+    """``decode_reading`` as a tuple ``(received_at, payload, sensor, seq)``: what the bot's
+    subscriber uses, so a reading builds no GatewayReading on its way to the pipeline."""
     try:
-        message = json.loads(data)
+        message = _json(data)
     except (ValueError, UnicodeDecodeError) as err:
         raise MalformedMessage(f"not JSON: {_shown(data)}") from err
-    if not isinstance(message, dict):
+    if type(message) is not dict:
         raise MalformedMessage(f"not a JSON object: {_shown(data)}")
     received_at = message.get("received_at")
     payload_hex = message.get("payload_hex")
-    if (
+    if type(received_at) is float:  # what a gateway sends (time.time()); JSON makes no subclass
+        if not math.isfinite(received_at):
+            raise MalformedMessage(f"received_at is not a time in epoch seconds: {_shown(data)}")
+    elif (
         isinstance(received_at, bool)
-        or not isinstance(received_at, int | float)
+        or not isinstance(received_at, (int, float))
         or not math.isfinite(received_at)
     ):
         raise MalformedMessage(f"received_at is not a time in epoch seconds: {_shown(data)}")
+    else:
+        received_at = float(received_at)
     if not isinstance(payload_hex, str):
         raise MalformedMessage(f"payload_hex is missing: {_shown(data)}")
     try:
@@ -131,8 +154,8 @@ def decode_reading(data: bytes) -> GatewayReading:
         raise MalformedMessage(f"payload_hex is not hex: {_shown(data)}") from err
     sensor = message.get("sensor")
     seq = message.get("seq")
-    return GatewayReading(
-        float(received_at),
+    return (
+        received_at,
         payload,
         sensor if isinstance(sensor, str) else "",
         seq if isinstance(seq, int) and not isinstance(seq, bool) else 0,
@@ -421,13 +444,14 @@ class MqttWheelFeed:
         kind, wheel = route
         try:
             if kind == "reading":
-                reading = decode_reading(payload)
-                if wheel.last_at is not None and reading.received_at <= wheel.last_at:
+                received_at, reading, sensor, _ = reading_fields(payload)
+                last_at = wheel.last_at
+                if last_at is not None and received_at <= last_at:
                     wheel.duplicates += 1  # redelivered, or older than what we counted
                     return
-                wheel.last_at = reading.received_at
+                wheel.last_at = received_at
                 # The gateway's sensor address: another sensor is another counter (a new baseline).
-                wheel.sink.feed(reading.payload, reading.received_at, reading.sensor or None)
+                wheel.sink.feed(reading, received_at, sensor or None)
             elif kind == "count":
                 count = decode_count(payload, wheel.value)
                 wheel.last_at = now

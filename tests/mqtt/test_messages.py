@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import math
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from bot import config as config_module
 from bot.config import ConfigError
 from sensors.mqtt import (
+    GatewayReading,
     MalformedMessage,
     MqttWheel,
     MqttWheelFeed,
@@ -19,6 +23,7 @@ from sensors.mqtt import (
     decode_status,
     encode_reading,
     encode_status,
+    reading_fields,
 )
 from storage.spool import Spool
 
@@ -42,6 +47,100 @@ def test_a_reading_round_trips_and_junk_is_malformed() -> None:
     ):
         with pytest.raises(MalformedMessage):
             decode_reading(junk)
+
+
+def _reading_by_json_loads(data: Any) -> tuple[float, bytes, str, int]:
+    """``decode_reading`` as it was before its fast path: ``json.loads`` and nothing else."""
+    try:
+        message = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as err:
+        raise MalformedMessage("not JSON") from err
+    if not isinstance(message, dict):
+        raise MalformedMessage("not a JSON object")
+    received_at = message.get("received_at")
+    payload_hex = message.get("payload_hex")
+    if (
+        isinstance(received_at, bool)
+        or not isinstance(received_at, int | float)
+        or not math.isfinite(received_at)
+    ):
+        raise MalformedMessage("received_at")
+    if not isinstance(payload_hex, str):
+        raise MalformedMessage("payload_hex is missing")
+    try:
+        payload = bytes.fromhex(payload_hex)
+    except ValueError as err:
+        raise MalformedMessage("payload_hex is not hex") from err
+    sensor = message.get("sensor")
+    seq = message.get("seq")
+    return (
+        float(received_at),
+        payload,
+        sensor if isinstance(sensor, str) else "",
+        seq if isinstance(seq, int) and not isinstance(seq, bool) else 0,
+    )
+
+
+_GOOD = encode_reading(1764453600.125, b"\x01\xe8\x03\x00\x00\xa0\x12", "C4:7C:8D:6A:12:34", 7)
+_TEXT = _GOOD.decode()
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        _GOOD,
+        bytearray(_GOOD),
+        memoryview(_GOOD),
+        _TEXT.encode("utf-8-sig"),  # a BOM: json.loads takes it off
+        _TEXT.encode("utf-16"),
+        _TEXT.encode("utf-16-le"),
+        _TEXT.encode("utf-16-be"),
+        _TEXT.encode("utf-32-le"),
+        _TEXT.replace("C4:7C", "\u00e9\u00e9").encode(),  # UTF-8 beyond ASCII
+        _GOOD.replace(b"C4:7C", b"\xed\xa0\x80"),  # an encoded surrogate: surrogatepass
+        _GOOD.replace(b"C4:7C", b"\xff"),  # not UTF-8
+        _GOOD.replace(b"C4:7C", b"\\ud800"),  # an escaped lone surrogate
+        b" " + _GOOD,
+        _GOOD + b" ",
+        _GOOD + b"x",
+        _GOOD.replace(b"1764453600.125", b"1764453600"),
+        _GOOD.replace(b"1764453600.125", b"17644536001e-1"),
+        _GOOD.replace(b"1764453600.125", b"NaN"),
+        _GOOD.replace(b"1764453600.125", b"Infinity"),
+        _GOOD.replace(b"1764453600.125", b"-Infinity"),
+        _GOOD.replace(b"1764453600.125", b"1e400"),
+        _GOOD.replace(b"1764453600.125", b"true"),
+        _GOOD.replace(b"1764453600.125", b'"1764453600"'),
+        _GOOD.replace(b'"seq":7', b'"seq":true'),
+        _GOOD.replace(b'"seq":7', b'"seq":7.0'),
+        _GOOD.replace(b'"C4:7C:8D:6A:12:34"', b"null"),
+        _GOOD.replace(b"01e803", b"01 e8 03"),
+        _GOOD.replace(b"01e803", b"01e80"),
+        _GOOD.replace(b'"received_at"', b'"received_at":1,"received_at"'),
+        b'{"received_at":1764453600.5,"payload_hex":""}',
+        b'{"payload_hex":"01"}',
+        b'{"',
+        b'{"}',
+        b"[1]",
+        b"{}",
+        b"",
+    ],
+)
+def test_reading_fields_decode_exactly_as_json_loads(data: Any) -> None:
+    """The JSON fast path (``{"``-led bytes) and the checks after it accept, refuse and decode
+    every message as ``json.loads`` and the checks before them did."""
+    try:
+        expected: object = _reading_by_json_loads(data)
+    except Exception as err:
+        expected = type(err)
+    try:
+        got: object = reading_fields(data)
+    except Exception as err:
+        got = type(err)
+    assert repr(got) == repr(expected)  # repr: NaN-free, and -0.0 or a lone surrogate show
+    if isinstance(got, tuple):
+        assert type(got[0]) is float
+        assert decode_reading(data) == GatewayReading(*got)
 
 
 @pytest.mark.parametrize(
