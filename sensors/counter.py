@@ -200,6 +200,10 @@ class RevolutionCounter:
             self._last_at = float(state.last_at)
         self._candidate: _Candidate | None = None
         self._clock_behind = False
+        # ``settings.allowed(elapsed)`` for every elapsed time up to the minimum window (readings
+        # a second apart, most of them), worked out once.
+        self._min_window_s = settings.min_window_s
+        self._allowed_in_min_window = settings.allowed(settings.min_window_s)
 
     @property
     def settings(self) -> CounterSettings:
@@ -208,15 +212,8 @@ class RevolutionCounter:
     @property
     def state(self) -> CounterState:
         if self._last_raw is None:
-            return CounterState(
-                last_raw=None, high_water=None, last_at=None, identity=self.identity
-            )
-        return CounterState(
-            last_raw=self._last_raw,
-            high_water=self._high_water,
-            last_at=self._last_at,
-            identity=self.identity,
-        )
+            return CounterState(None, None, None, self.identity)
+        return CounterState(self._last_raw, self._high_water, self._last_at, self.identity)
 
     def update(self, raw: int, at: float) -> Update:
         """Account for one reading of the cumulative counter ``raw`` taken at ``at``."""
@@ -252,12 +249,17 @@ class RevolutionCounter:
         forward = (raw - high_water) % self._modulus
         elapsed = at - last_at
         # Only now: most readings are repeats, and they need no speed limit.
-        allowed = settings.allowed(elapsed)
+        if elapsed <= self._min_window_s:
+            allowed = self._allowed_in_min_window
+        else:
+            allowed = settings.allowed(elapsed)
         if forward <= allowed:
-            credited = self._credit(forward, self._last_at, at)
+            # A plausible forward run, the usual credit: ``_credit`` and ``_accept`` written out.
+            start = at if at < last_at else last_at  # min(last_at, at), as `_credit` has it
             self._candidate = None
-            self._accept(raw, at, new_high_water=True)
-            return Update(credit=credited, events=())
+            self._last_raw = self._high_water = raw
+            self._last_at = at
+            return Update(Credit(forward, start, at, (at - start) > settings.gap_seconds), ())
         if raw <= allowed:
             credit = self._credit(raw, self._last_at, at) if raw else None
             self._candidate = None

@@ -78,6 +78,10 @@ def spread_credit(credit: Credit) -> list[tuple[int, int]]:
     # The reading at ``end`` belongs to its minute; ``start`` itself was already counted before.
     first_minute = (start_ms // 1000) // MINUTE
     last_minute = ((end_ms - 1) // 1000) // MINUTE
+    if first_minute == last_minute and revolutions > 0:
+        # Within one minute (readings a second apart, nearly all of them): the loop below would
+        # give that minute every revolution.
+        return [(first_minute * MINUTE, revolutions)]
     if last_minute - first_minute + 1 > revolutions:
         return _spread_sparse(revolutions, start_ms, span, first_minute, last_minute)
     buckets = []

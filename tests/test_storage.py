@@ -58,6 +58,10 @@ def test_spread_short_credit_lands_in_its_minute() -> None:
     assert spread_credit(credit) == [(120, 3)]
 
 
+def test_spread_of_nothing_within_a_minute_is_no_bucket() -> None:
+    assert spread_credit(Credit(revolutions=0, start=120.5, end=121.5, estimated=False)) == []
+
+
 def test_spread_across_a_minute_boundary_is_proportional() -> None:
     credit = Credit(revolutions=10, start=55.0, end=65.0, estimated=False)
     assert spread_credit(credit) == [(0, 5), (60, 5)]
