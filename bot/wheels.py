@@ -150,18 +150,20 @@ class WheelPipeline:
         ``sensor`` names the device the bytes came from (the BLE link's address, an MQTT gateway's
         sensor); without it the hamster's configured sensor is assumed.
         """
+        hamster = self.hamster
         if not self._counting:
-            raise RuntimeError(f"{self.hamster.name}: claim the wheel before counting it")
+            raise RuntimeError(f"{hamster.name}: claim the wheel before counting it")
         self.notifications += 1
         if self.recorder is not None:
             self.recorder.write(received_at, bytes(payload))
+        counter_format = hamster.counter_format
         try:
-            field, raw = read_counter(payload, self.hamster.counter_format)
+            field, raw = read_counter(payload, counter_format)
         except MalformedPayload as err:
             self.malformed += 1
             # A sensor that sends junk does so every second: say it once, then count quietly.
             level = logging.WARNING if self.malformed == 1 else logging.DEBUG
-            log.log(level, "%s: ignoring a malformed notification: %s", self.hamster.name, err)
+            log.log(level, "%s: ignoring a malformed notification: %s", hamster.name, err)
             return
         if not plausible_reading_time(received_at, self.clock()):
             # sensors/plausible.py: a time from before 2000 or from the future is malformed too.
@@ -170,52 +172,50 @@ class WheelPipeline:
             log.log(
                 level,
                 "%s: ignoring a reading at an implausible time %r",
-                self.hamster.name,
+                hamster.name,
                 received_at,
             )
             return
         if sensor is None:
             sensor = self._default_sensor
-        identity = self.counter.identity
+        counter = self.counter
+        identity = counter.identity
         if (
             identity is not None
             and identity.field == field
             and (sensor is None or sensor == identity.sensor)
-            and identity.counter_format == self.hamster.counter_format
+            and identity.counter_format == counter_format
         ):
-            update = self.counter.update(raw, received_at)
+            update = counter.update(raw, received_at)
         else:
             update = self._other_counter(
-                CounterIdentity(sensor, self.hamster.counter_format, field), raw, received_at
+                CounterIdentity(sensor, counter_format, field), raw, received_at
             )
         self._last_reading_at = received_at
-        credit = update.credit
-        if credit is None and not update.events:
+        credit, happened = update.credit, update.events
+        if credit is None and not happened:
             # A repeat or the wheel rocking, most notifications: only the counter's own state
             # changed, and ``flush`` hands that to the store, so nothing is built or recorded.
             self._speed_mps = 0.0
             return
-        events = [SensorEvent(e.at, e.kind, None, e.detail) for e in update.events]
-        for event in update.events:
-            log.info("%s: %s (%s)", self.hamster.name, event.kind, event.detail)
+        events: list[SensorEvent] = []
+        for event in happened:
+            events.append(SensorEvent(event.at, event.kind, None, event.detail))
+            log.info("%s: %s (%s)", hamster.name, event.kind, event.detail)
             if event.kind in URGENT_EVENTS:
                 self.flush_requested.set()
-        self.store.record(credit, events, self.counter.state)
+        self.store.record(credit, events, self.counter.state)  # self.counter: maybe a new one
         if credit is not None:
-            self.credited += credit.revolutions
+            revolutions = credit.revolutions
+            self.credited += revolutions
+            metres = revolutions * hamster.circumference_m
             for listener in self.listeners:
                 try:
-                    listener(
-                        self.hamster.name,
-                        credit.revolutions,
-                        credit.revolutions * self.hamster.circumference_m,
-                    )
+                    listener(hamster.name, revolutions, metres)
                 except Exception:  # a broken viewer must never stop the counting
-                    log.exception("%s: a credit listener failed", self.hamster.name)
+                    log.exception("%s: a credit listener failed", hamster.name)
             if not credit.estimated and credit.end > credit.start:
-                self._speed_mps = (
-                    credit.revolutions * self.hamster.circumference_m / (credit.end - credit.start)
-                )
+                self._speed_mps = metres / (credit.end - credit.start)
 
     def _other_counter(self, reading: CounterIdentity, raw: int, at: float) -> Update:
         """A reading whose identity differs from the stored counter's (the rare path)."""
