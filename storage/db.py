@@ -26,6 +26,43 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+# The bodies of the monthly rollups' triggers (the migration that adds them, below): a row that
+# arrives adds to its month (_IN), a row that leaves takes itself out of it (_OUT). An UPDATE is both:
+# the old row leaves and the new one arrives, so each body serves two triggers.
+_DAY_IN = """
+    WHEN NEW.day >= 0 AND NEW.day < 32503680000 BEGIN
+        INSERT INTO wheel_months (wheel_id, month, revolutions, estimated) VALUES (
+            NEW.wheel_id, CAST(strftime('%s', NEW.day, 'unixepoch', 'start of month') AS INTEGER),
+            NEW.revolutions, NEW.estimated)
+        ON CONFLICT (wheel_id, month) DO UPDATE SET
+            revolutions = revolutions + excluded.revolutions,
+            estimated = estimated + excluded.estimated;
+    END;"""
+_DAY_OUT = """
+    WHEN OLD.day >= 0 AND OLD.day < 32503680000 BEGIN
+        UPDATE wheel_months SET
+            revolutions = revolutions - OLD.revolutions, estimated = estimated - OLD.estimated
+        WHERE wheel_id = OLD.wheel_id
+            AND month = CAST(strftime('%s', OLD.day, 'unixepoch', 'start of month') AS INTEGER);
+    END;"""
+_RUN_IN = """
+    WHEN NEW.deleted_at IS NULL AND NEW.ran_at >= 0 AND NEW.ran_at < 32503680000 BEGIN
+        INSERT INTO run_months (chat_id, month, person_id, distance_m, runs) VALUES (
+            NEW.chat_id, CAST(strftime('%s', NEW.ran_at, 'unixepoch', 'start of month') AS INTEGER),
+            NEW.person_id, NEW.distance_m, 1)
+        ON CONFLICT (chat_id, month, person_id) DO UPDATE SET
+            distance_m = distance_m + excluded.distance_m, runs = runs + 1;
+    END;"""
+_RUN_OUT = """
+    WHEN OLD.deleted_at IS NULL AND OLD.ran_at >= 0 AND OLD.ran_at < 32503680000 BEGIN
+        UPDATE run_months SET distance_m = distance_m - OLD.distance_m, runs = runs - 1
+        WHERE chat_id = OLD.chat_id AND person_id = OLD.person_id
+            AND month = CAST(strftime('%s', OLD.ran_at, 'unixepoch', 'start of month') AS INTEGER);
+        DELETE FROM run_months
+        WHERE chat_id = OLD.chat_id AND person_id = OLD.person_id AND runs <= 0
+            AND month = CAST(strftime('%s', OLD.ran_at, 'unixepoch', 'start of month') AS INTEGER);
+    END;"""
+
 # Each entry is one migration, applied in its own transaction; never edit a released one, append a new one.
 MIGRATIONS: tuple[str, ...] = (
     """
@@ -168,7 +205,7 @@ MIGRATIONS: tuple[str, ...] = (
     # clocks by older versions) have no month and are never read by a period.
     # A month whose runs are all gone is deleted: no float residue is left, and /forget can
     # still delete the person.
-    """
+    f"""
     CREATE TABLE wheel_months (
         wheel_id INTEGER NOT NULL REFERENCES wheels(id),
         month INTEGER NOT NULL,
@@ -176,38 +213,10 @@ MIGRATIONS: tuple[str, ...] = (
         estimated INTEGER NOT NULL DEFAULT 0,
         PRIMARY KEY (wheel_id, month)
     ) WITHOUT ROWID;
-    CREATE TRIGGER wheel_days_add AFTER INSERT ON wheel_days
-    WHEN NEW.day >= 0 AND NEW.day < 32503680000 BEGIN
-        INSERT INTO wheel_months (wheel_id, month, revolutions, estimated) VALUES (
-            NEW.wheel_id, CAST(strftime('%s', NEW.day, 'unixepoch', 'start of month') AS INTEGER),
-            NEW.revolutions, NEW.estimated)
-        ON CONFLICT (wheel_id, month) DO UPDATE SET
-            revolutions = revolutions + excluded.revolutions,
-            estimated = estimated + excluded.estimated;
-    END;
-    CREATE TRIGGER wheel_days_remove AFTER DELETE ON wheel_days
-    WHEN OLD.day >= 0 AND OLD.day < 32503680000 BEGIN
-        UPDATE wheel_months SET
-            revolutions = revolutions - OLD.revolutions, estimated = estimated - OLD.estimated
-        WHERE wheel_id = OLD.wheel_id
-            AND month = CAST(strftime('%s', OLD.day, 'unixepoch', 'start of month') AS INTEGER);
-    END;
-    CREATE TRIGGER wheel_days_change_old AFTER UPDATE ON wheel_days
-    WHEN OLD.day >= 0 AND OLD.day < 32503680000 BEGIN
-        UPDATE wheel_months SET
-            revolutions = revolutions - OLD.revolutions, estimated = estimated - OLD.estimated
-        WHERE wheel_id = OLD.wheel_id
-            AND month = CAST(strftime('%s', OLD.day, 'unixepoch', 'start of month') AS INTEGER);
-    END;
-    CREATE TRIGGER wheel_days_change_new AFTER UPDATE ON wheel_days
-    WHEN NEW.day >= 0 AND NEW.day < 32503680000 BEGIN
-        INSERT INTO wheel_months (wheel_id, month, revolutions, estimated) VALUES (
-            NEW.wheel_id, CAST(strftime('%s', NEW.day, 'unixepoch', 'start of month') AS INTEGER),
-            NEW.revolutions, NEW.estimated)
-        ON CONFLICT (wheel_id, month) DO UPDATE SET
-            revolutions = revolutions + excluded.revolutions,
-            estimated = estimated + excluded.estimated;
-    END;
+    CREATE TRIGGER wheel_days_add AFTER INSERT ON wheel_days{_DAY_IN}
+    CREATE TRIGGER wheel_days_remove AFTER DELETE ON wheel_days{_DAY_OUT}
+    CREATE TRIGGER wheel_days_change_old AFTER UPDATE ON wheel_days{_DAY_OUT}
+    CREATE TRIGGER wheel_days_change_new AFTER UPDATE ON wheel_days{_DAY_IN}
     INSERT INTO wheel_months (wheel_id, month, revolutions, estimated)
         SELECT wheel_id, CAST(strftime('%s', day, 'unixepoch', 'start of month') AS INTEGER),
             SUM(revolutions), SUM(estimated)
@@ -221,40 +230,10 @@ MIGRATIONS: tuple[str, ...] = (
         runs INTEGER NOT NULL,
         PRIMARY KEY (chat_id, month, person_id)
     ) WITHOUT ROWID;
-    CREATE TRIGGER runs_add AFTER INSERT ON runs
-    WHEN NEW.deleted_at IS NULL AND NEW.ran_at >= 0 AND NEW.ran_at < 32503680000 BEGIN
-        INSERT INTO run_months (chat_id, month, person_id, distance_m, runs) VALUES (
-            NEW.chat_id, CAST(strftime('%s', NEW.ran_at, 'unixepoch', 'start of month') AS INTEGER),
-            NEW.person_id, NEW.distance_m, 1)
-        ON CONFLICT (chat_id, month, person_id) DO UPDATE SET
-            distance_m = distance_m + excluded.distance_m, runs = runs + 1;
-    END;
-    CREATE TRIGGER runs_remove AFTER DELETE ON runs
-    WHEN OLD.deleted_at IS NULL AND OLD.ran_at >= 0 AND OLD.ran_at < 32503680000 BEGIN
-        UPDATE run_months SET distance_m = distance_m - OLD.distance_m, runs = runs - 1
-        WHERE chat_id = OLD.chat_id AND person_id = OLD.person_id
-            AND month = CAST(strftime('%s', OLD.ran_at, 'unixepoch', 'start of month') AS INTEGER);
-        DELETE FROM run_months
-        WHERE chat_id = OLD.chat_id AND person_id = OLD.person_id AND runs <= 0
-            AND month = CAST(strftime('%s', OLD.ran_at, 'unixepoch', 'start of month') AS INTEGER);
-    END;
-    CREATE TRIGGER runs_change_old AFTER UPDATE ON runs
-    WHEN OLD.deleted_at IS NULL AND OLD.ran_at >= 0 AND OLD.ran_at < 32503680000 BEGIN
-        UPDATE run_months SET distance_m = distance_m - OLD.distance_m, runs = runs - 1
-        WHERE chat_id = OLD.chat_id AND person_id = OLD.person_id
-            AND month = CAST(strftime('%s', OLD.ran_at, 'unixepoch', 'start of month') AS INTEGER);
-        DELETE FROM run_months
-        WHERE chat_id = OLD.chat_id AND person_id = OLD.person_id AND runs <= 0
-            AND month = CAST(strftime('%s', OLD.ran_at, 'unixepoch', 'start of month') AS INTEGER);
-    END;
-    CREATE TRIGGER runs_change_new AFTER UPDATE ON runs
-    WHEN NEW.deleted_at IS NULL AND NEW.ran_at >= 0 AND NEW.ran_at < 32503680000 BEGIN
-        INSERT INTO run_months (chat_id, month, person_id, distance_m, runs) VALUES (
-            NEW.chat_id, CAST(strftime('%s', NEW.ran_at, 'unixepoch', 'start of month') AS INTEGER),
-            NEW.person_id, NEW.distance_m, 1)
-        ON CONFLICT (chat_id, month, person_id) DO UPDATE SET
-            distance_m = distance_m + excluded.distance_m, runs = runs + 1;
-    END;
+    CREATE TRIGGER runs_add AFTER INSERT ON runs{_RUN_IN}
+    CREATE TRIGGER runs_remove AFTER DELETE ON runs{_RUN_OUT}
+    CREATE TRIGGER runs_change_old AFTER UPDATE ON runs{_RUN_OUT}
+    CREATE TRIGGER runs_change_new AFTER UPDATE ON runs{_RUN_IN}
     INSERT INTO run_months (chat_id, month, person_id, distance_m, runs)
         SELECT chat_id, CAST(strftime('%s', ran_at, 'unixepoch', 'start of month') AS INTEGER),
             person_id, SUM(distance_m), COUNT(*)
