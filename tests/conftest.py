@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -10,7 +11,7 @@ import pytest
 
 from bot import config as config_module
 from bot.core.commands import BotCore, CommandContext
-from storage.db import Database
+from storage.db import MIGRATIONS, Database
 
 
 @pytest.fixture
@@ -39,6 +40,17 @@ def config(tmp_path: Path) -> config_module.Config:
 @pytest.fixture
 async def core(db: Database, config: config_module.Config) -> BotCore:
     return await BotCore.create(db, config)
+
+
+def database_before(path: Path, migration_marker: str) -> sqlite3.Connection:
+    """A database at ``path`` as it was before the migration whose text holds ``migration_marker``
+    (an older version's file), open for the test to fill; close it before ``Database.open``."""
+    connection = sqlite3.connect(path, isolation_level=None)
+    mine = next(i for i, m in enumerate(MIGRATIONS) if migration_marker in m)
+    for number, script in enumerate(MIGRATIONS[:mine], start=1):
+        connection.executescript(script)
+        connection.execute(f"PRAGMA user_version = {number}")
+    return connection
 
 
 def make_ctx(

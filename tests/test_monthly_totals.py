@@ -5,7 +5,6 @@ standings read from them equal the standings summed run by run."""
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import tempfile
 from pathlib import Path
 
@@ -14,7 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from storage import queries
-from storage.db import MIGRATIONS, Database, Query
+from storage.db import Database, Query
+from tests.conftest import database_before
 
 NOV_2026 = 1_793_491_200  # 2026-11-01T00:00:00Z
 DAY = 86_400
@@ -135,11 +135,7 @@ async def test_the_migration_fills_the_months_from_what_is_stored(tmp_path: Path
     """A database from before the monthly tables: opening it sums its days and runs into months,
     and the rows older versions stored from impossible clocks (year -1199) are left out."""
     path = tmp_path / "old.db"
-    connection = sqlite3.connect(path, isolation_level=None)
-    mine = next(i for i, m in enumerate(MIGRATIONS) if "CREATE TABLE wheel_months" in m)
-    for number, script in enumerate(MIGRATIONS[:mine], start=1):
-        connection.executescript(script)
-        connection.execute(f"PRAGMA user_version = {number}")
+    connection = database_before(path, "CREATE TABLE wheel_months")
     connection.execute("INSERT INTO wheels (id, name, created_at) VALUES (1, 'Ursula', 0)")
     days = [(NOV_2026 - DAY, 5, 1), (NOV_2026, 7, 0), (NOV_2026 + 5 * DAY, 11, 2)]
     days.append((-100_000_000_000 // DAY * DAY, 13, 0))

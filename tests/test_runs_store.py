@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import date
 from pathlib import Path
 
@@ -12,6 +11,7 @@ from storage import chats as chat_store
 from storage import runs as run_store
 from storage.db import MIGRATIONS, Database
 from storage.runs import DuplicateRun
+from tests.conftest import database_before
 
 START = 1_795_000_000.0  # a file's start time
 
@@ -87,11 +87,7 @@ async def test_only_the_same_persons_live_runs_in_the_same_chat_count(db: Databa
 
 async def test_migration_keeps_earlier_runs_as_typed(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
-    connection = sqlite3.connect(path, isolation_level=None)
-    mine = next(i for i, m in enumerate(MIGRATIONS) if "runs ADD COLUMN source" in m)
-    for number, script in enumerate(MIGRATIONS[:mine], start=1):
-        connection.executescript(script)
-        connection.execute(f"PRAGMA user_version = {number}")
+    connection = database_before(path, "runs ADD COLUMN source")
     connection.execute(
         "INSERT INTO chats (platform, chat_key, created_at) VALUES ('console', 'g', 0)"
     )
