@@ -26,11 +26,15 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+# The monthly tables hold rows from 1970 up to here, 3000-01-01T00:00:00Z: rows that older versions
+# stored from implausible clocks have no month (storage.queries reads them from days or runs).
+MONTHS_UNTIL = 32_503_680_000
+
 # The bodies of the monthly rollups' triggers (the migration that adds them, below): a row that
 # arrives adds to its month (_IN), a row that leaves takes itself out of it (_OUT). An UPDATE is both:
 # the old row leaves and the new one arrives, so each body serves two triggers.
-_DAY_IN = """
-    WHEN NEW.day >= 0 AND NEW.day < 32503680000 BEGIN
+_DAY_IN = f"""
+    WHEN NEW.day >= 0 AND NEW.day < {MONTHS_UNTIL} BEGIN
         INSERT INTO wheel_months (wheel_id, month, revolutions, estimated) VALUES (
             NEW.wheel_id, CAST(strftime('%s', NEW.day, 'unixepoch', 'start of month') AS INTEGER),
             NEW.revolutions, NEW.estimated)
@@ -38,23 +42,23 @@ _DAY_IN = """
             revolutions = revolutions + excluded.revolutions,
             estimated = estimated + excluded.estimated;
     END;"""
-_DAY_OUT = """
-    WHEN OLD.day >= 0 AND OLD.day < 32503680000 BEGIN
+_DAY_OUT = f"""
+    WHEN OLD.day >= 0 AND OLD.day < {MONTHS_UNTIL} BEGIN
         UPDATE wheel_months SET
             revolutions = revolutions - OLD.revolutions, estimated = estimated - OLD.estimated
         WHERE wheel_id = OLD.wheel_id
             AND month = CAST(strftime('%s', OLD.day, 'unixepoch', 'start of month') AS INTEGER);
     END;"""
-_RUN_IN = """
-    WHEN NEW.deleted_at IS NULL AND NEW.ran_at >= 0 AND NEW.ran_at < 32503680000 BEGIN
+_RUN_IN = f"""
+    WHEN NEW.deleted_at IS NULL AND NEW.ran_at >= 0 AND NEW.ran_at < {MONTHS_UNTIL} BEGIN
         INSERT INTO run_months (chat_id, month, person_id, distance_m, runs) VALUES (
             NEW.chat_id, CAST(strftime('%s', NEW.ran_at, 'unixepoch', 'start of month') AS INTEGER),
             NEW.person_id, NEW.distance_m, 1)
         ON CONFLICT (chat_id, month, person_id) DO UPDATE SET
             distance_m = distance_m + excluded.distance_m, runs = runs + 1;
     END;"""
-_RUN_OUT = """
-    WHEN OLD.deleted_at IS NULL AND OLD.ran_at >= 0 AND OLD.ran_at < 32503680000 BEGIN
+_RUN_OUT = f"""
+    WHEN OLD.deleted_at IS NULL AND OLD.ran_at >= 0 AND OLD.ran_at < {MONTHS_UNTIL} BEGIN
         UPDATE run_months SET distance_m = distance_m - OLD.distance_m, runs = runs - 1
         WHERE chat_id = OLD.chat_id AND person_id = OLD.person_id
             AND month = CAST(strftime('%s', OLD.ran_at, 'unixepoch', 'start of month') AS INTEGER);
@@ -220,7 +224,7 @@ MIGRATIONS: tuple[str, ...] = (
     INSERT INTO wheel_months (wheel_id, month, revolutions, estimated)
         SELECT wheel_id, CAST(strftime('%s', day, 'unixepoch', 'start of month') AS INTEGER),
             SUM(revolutions), SUM(estimated)
-        FROM wheel_days WHERE day >= 0 AND day < 32503680000
+        FROM wheel_days WHERE day >= 0 AND day < {MONTHS_UNTIL}
         GROUP BY 1, 2;
     CREATE TABLE run_months (
         chat_id INTEGER NOT NULL REFERENCES chats(id),
@@ -237,7 +241,7 @@ MIGRATIONS: tuple[str, ...] = (
     INSERT INTO run_months (chat_id, month, person_id, distance_m, runs)
         SELECT chat_id, CAST(strftime('%s', ran_at, 'unixepoch', 'start of month') AS INTEGER),
             person_id, SUM(distance_m), COUNT(*)
-        FROM runs WHERE deleted_at IS NULL AND ran_at >= 0 AND ran_at < 32503680000
+        FROM runs WHERE deleted_at IS NULL AND ran_at >= 0 AND ran_at < {MONTHS_UNTIL}
         GROUP BY 1, 2, 3;
     """,
 )

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from sensors.plausible import EARLIEST_READING
-from storage.db import Database, Query, Rows
+from storage.db import MONTHS_UNTIL, Database, Query, Rows
 from storage.wheel import SensorEvent
 
 HOUR = 3600
@@ -27,7 +27,7 @@ MINUTE = 60
 # here: rows an older version stored from implausible capture times (a negative epoch, the year
 # 57,900) must not become a "first night" no calendar can show (sensors/plausible.py).
 READ_FROM = int(EARLIEST_READING)
-READ_UNTIL = 32_503_680_000  # 3000-01-01T00:00:00Z
+READ_UNTIL = MONTHS_UNTIL  # 3000-01-01T00:00:00Z, where the monthly tables end too
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,10 +112,6 @@ def wheel_total_query(wheel_id: int, start: float, end: float) -> Query[WheelTot
             ),
         )
     return Query((statement,), _wheel_total)
-
-
-# The monthly tables hold rows from 1970 to 3000 (storage/db.py): spans outside read days or runs.
-MONTHS_UNTIL = 32_503_680_000  # 3000-01-01T00:00:00Z
 
 
 def month_span(start: float, end: float) -> tuple[float, float]:
@@ -335,7 +331,7 @@ def _points_query(
         if not cut.size:  # boundaries on whole hours (nights ending at 07:00): the hours, in order
             return hours, hour_revs, hour_est
         keep = ~np.isin(hours, cut)
-        minutes, minute_revs, minute_est = _columns(rowsets[1] if cut.size else [])
+        minutes, minute_revs, minute_est = _columns(rowsets[1])
         inside = (minutes >= first) & (minutes < last)
         times = np.concatenate([hours[keep], minutes[inside]])
         revs = np.concatenate([hour_revs[keep], minute_revs[inside]])
