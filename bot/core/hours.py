@@ -83,9 +83,37 @@ def hourly_bins(series: MinuteSeries, circumference_m: float, tz: ZoneInfo) -> t
     stop = int(np.ceil(series.end / MINUTE)) * MINUTE  # after the last minute of the night
     if stop <= first:
         return ()
+    minutes = series.minutes
+    inside = (minutes >= first) & (minutes < stop) & (minutes % MINUTE == 0)
     offset = _constant_offset(first, stop - MINUTE, tz)
     if offset is not None:  # most nights: no clock change, every bin is one wall-clock hour
-        return _fixed_offset_bins(series, circumference_m, first, stop, offset)
+        starts, hours, index = _fixed_offset_hours(minutes[inside], first, stop, offset)
+    else:
+        starts, hours, index = _changing_offset_hours(minutes[inside], first, stop, tz)
+    totals = np.bincount(index, weights=series.revolutions[inside], minlength=len(starts))
+    return tuple(
+        HourBin(start, hour, total * circumference_m)
+        for start, hour, total in zip(starts, hours, totals.tolist(), strict=True)
+    )
+
+
+Hours = tuple[list[int], list[int], np.ndarray]  # bin starts, their clock hours, each minute's bin
+
+
+def _fixed_offset_hours(minutes: np.ndarray, first: int, stop: int, offset: int) -> Hours:
+    """The UTC offset is ``offset`` all night: minute m is in wall hour (m + offset) // HOUR."""
+    first_hour = (first + offset) // HOUR
+    count = (stop - MINUTE + offset) // HOUR - first_hour + 1
+    # A bin begins at the first grid minute at or after its wall hour's start.
+    starts = [first] + [
+        -(-((first_hour + k) * HOUR - offset) // MINUTE) * MINUTE for k in range(1, count)
+    ]
+    hours = [(first_hour + k) % 24 for k in range(count)]
+    return starts, hours, (minutes + offset) // HOUR - first_hour
+
+
+def _changing_offset_hours(minutes: np.ndarray, first: int, stop: int, tz: ZoneInfo) -> Hours:
+    """A night across a clock change: the bins are read off about 100 quarter-hour instants."""
     quarters = np.arange(-(-first // QUARTER) * QUARTER, stop, QUARTER, dtype=np.int64)
     segments = np.concatenate(([first], quarters[quarters > first]))
     offsets = utc_offsets(segments, tz)
@@ -101,37 +129,10 @@ def hourly_bins(series: MinuteSeries, circumference_m: float, tz: ZoneInfo) -> t
     # Consecutive stretches with the same wall-clock hour and offset form one bin; the hour repeated
     # when clocks go back shows up twice, in the order it happened.
     changes = (np.diff(wall_hour) != 0) | (np.diff(offsets) != 0)
-    starts = np.concatenate(([0], np.flatnonzero(changes) + 1))
-    bin_starts = candidates[starts]
-    minutes = series.minutes
-    inside = (minutes >= first) & (minutes < stop) & (minutes % MINUTE == 0)
-    index = np.searchsorted(bin_starts, minutes[inside], side="right") - 1
-    totals = np.bincount(index, weights=series.revolutions[inside], minlength=bin_starts.size)
-    hours = (wall_hour[starts] % 24).tolist()
-    return tuple(
-        HourBin(start, hour, total * circumference_m)
-        for start, hour, total in zip(bin_starts.tolist(), hours, totals.tolist(), strict=True)
-    )
-
-
-def _fixed_offset_bins(
-    series: MinuteSeries, circumference_m: float, first: int, stop: int, offset: int
-) -> tuple[HourBin, ...]:
-    """``hourly_bins`` where the UTC offset is ``offset`` all night: minute m is in wall hour (m + offset) // HOUR."""
-    first_hour = (first + offset) // HOUR
-    count = (stop - MINUTE + offset) // HOUR - first_hour + 1
-    minutes = series.minutes
-    inside = (minutes >= first) & (minutes < stop) & (minutes % MINUTE == 0)
-    index = (minutes[inside] + offset) // HOUR - first_hour
-    totals = np.bincount(index, weights=series.revolutions[inside], minlength=count).tolist()
-    # A bin begins at the first grid minute at or after its wall hour's start.
-    starts = [first] + [
-        -(-((first_hour + k) * HOUR - offset) // MINUTE) * MINUTE for k in range(1, count)
-    ]
-    return tuple(
-        HourBin(start, (first_hour + k) % 24, totals[k] * circumference_m)
-        for k, start in enumerate(starts)
-    )
+    first_of_bin = np.concatenate(([0], np.flatnonzero(changes) + 1))
+    bin_starts = candidates[first_of_bin]
+    index = np.searchsorted(bin_starts, minutes, side="right") - 1
+    return bin_starts.tolist(), (wall_hour[first_of_bin] % 24).tolist(), index
 
 
 def _constant_offset(first: int, last: int, tz: ZoneInfo) -> int | None:
