@@ -304,7 +304,7 @@ class Database:
         self.path = path
         self._write_lock = asyncio.Lock()
         self.commits = 0  # for benchmarks and the "no writes while idle" tests
-        self.reads = 0  # trips to the SQLite thread made by read/fetchall/fetchone (tests)
+        self.reads = 0  # reads by read/fetchall/fetchone, inline ones too (tests); trips: `trips`
         self.read_only = False
         self._wheel_locks: dict[int, int] = {}  # wheel id -> the fd holding its lock file
         # Every use of the connection is a function run on aiosqlite's thread by ``_execute``
